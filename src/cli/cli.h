@@ -1,0 +1,18 @@
+/* The thinkrl command line: one file per command, each a cmd_NAME(argc, argv)
+ * that returns the process exit status, plus small shared flag helpers. */
+#ifndef THINKRL_CLI_H
+#define THINKRL_CLI_H
+
+int cmd_init(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+
+/* Prints "thinkrl <cmd>: <message>" to stderr and returns 1 (exit status). */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a decimal integer / float flag value; returns 0 on success. */
+int cli_int(const char *s, long long *out);
+int cli_float(const char *s, double *out);
+
+#endif

@@ -1,0 +1,284 @@
+/* Kernel tests: every backward against central finite differences of its
+ * forward, and every fast kernel against its naive reference, on random
+ * inputs. The loss is L = sum(out * R) with fixed random R, so dL/dout = R. */
+#include <string.h>
+
+#include "testutil.h"
+#include "thinkrl/kernels.h"
+
+/* Finite differences are taken through the naive double-accumulating
+ * forward; step h and the tolerance suit fp32 outputs of O(1). */
+#define FD_H 1e-2
+#define FD_ATOL 2e-3
+#define FD_RTOL 2e-2
+
+typedef double (*LossFn)(void *ctx);
+
+static double dotd(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Checks analytic[i] against (L(x+h) - L(x-h)) / 2h on up to `samples`
+ * coordinates of x. */
+static void fd_check(const char *what, LossFn f, void *ctx, float *x, size_t n, const float *analytic,
+                     int samples, Rng *r) {
+    double worst = 0, wfd = 0, wan = 0;
+    for (int s = 0; s < samples && s < (int)n; s++) {
+        size_t i = (samples >= (int)n) ? (size_t)s : (size_t)(rng_u64(r) % n);
+        float old = x[i];
+        x[i] = old + (float)FD_H;
+        double lp = f(ctx);
+        x[i] = old - (float)FD_H;
+        double lm = f(ctx);
+        x[i] = old;
+        double fd = (lp - lm) / (2 * FD_H);
+        double e = fabs(fd - analytic[i]) / (FD_ATOL + FD_RTOL * fabs(fd));
+        if (e > worst) {
+            worst = e;
+            wfd = fd;
+            wan = analytic[i];
+        }
+    }
+    printf("  fd %-28s worst error ratio %.3f (fd %.6g vs analytic %.6g)\n", what, worst, wfd, wan);
+    CHECK(worst <= 1.0, "%s: finite differences disagree (fd %.6g, analytic %.6g)", what, wfd, wan);
+}
+
+static void cmp(const char *what, const float *fast, const float *ref, size_t n, double atol, double rtol) {
+    double ma = 0, e = tu_maxerr(fast, ref, n, atol, rtol, &ma);
+    printf("  ref %-27s max |diff| %.3g\n", what, ma);
+    CHECK(e <= 1.0, "%s: fast and reference kernels differ (max |diff| %.3g)", what, ma);
+}
+
+/* ---- rmsnorm ---- */
+typedef struct {
+    int N, C;
+    float *x, *w, *R, *out, *rstd;
+} NormCtx;
+static double norm_loss(void *p) {
+    NormCtx *c = p;
+    rmsnorm_forward_ref(c->out, c->rstd, c->x, c->w, c->N, c->C, 1e-5f);
+    return dotd(c->out, c->R, (size_t)c->N * c->C);
+}
+static void test_rmsnorm(Rng *r) {
+    int N = 7, C = 24;
+    NormCtx c = {N, C, tu_randn(r, N * C, 1), tu_randn(r, C, 1), tu_randn(r, N * C, 1),
+                 malloc(N * C * 4), malloc(N * 4)};
+    float *out2 = malloc(N * C * 4), *rstd2 = malloc(N * 4);
+    float *dx = calloc(N * C, 4), *dw = calloc(C, 4), *dx2 = calloc(N * C, 4), *dw2 = calloc(C, 4);
+    rmsnorm_forward(out2, rstd2, c.x, c.w, N, C, 1e-5f);
+    norm_loss(&c);
+    cmp("rmsnorm forward", out2, c.out, N * C, 1e-6, 1e-5);
+    rmsnorm_backward(dx, dw, c.R, c.x, c.w, c.rstd, N, C, 0);
+    rmsnorm_backward_ref(dx2, dw2, c.R, c.x, c.w, c.rstd, N, C, 0);
+    cmp("rmsnorm backward dx", dx, dx2, N * C, 1e-6, 1e-4);
+    cmp("rmsnorm backward dw", dw, dw2, C, 1e-6, 1e-4);
+    fd_check("rmsnorm dx", norm_loss, &c, c.x, N * C, dx, N * C, r);
+    fd_check("rmsnorm dw", norm_loss, &c, c.w, C, dw, C, r);
+    free(c.x); free(c.w); free(c.R); free(c.out); free(c.rstd); free(out2); free(rstd2);
+    free(dx); free(dw); free(dx2); free(dw2);
+}
+
+/* ---- matmul ---- */
+typedef struct {
+    int N, IN, OUT;
+    float *x, *W, *b, *R, *out;
+} MmCtx;
+static double mm_loss(void *p) {
+    MmCtx *c = p;
+    matmul_forward_ref(c->out, c->x, c->W, c->b, c->N, c->IN, c->OUT, 0);
+    return dotd(c->out, c->R, (size_t)c->N * c->OUT);
+}
+static void test_matmul(Rng *r) {
+    int N = 9, IN = 13, OUT = 11;
+    MmCtx c = {N, IN, OUT, tu_randn(r, N * IN, 1), tu_randn(r, OUT * IN, 0.5), tu_randn(r, OUT, 1),
+               tu_randn(r, N * OUT, 1), malloc(N * OUT * 4)};
+    float *out2 = malloc(N * OUT * 4);
+    matmul_forward(out2, c.x, c.W, c.b, N, IN, OUT, 0);
+    mm_loss(&c);
+    cmp("matmul forward", out2, c.out, N * OUT, 1e-5, 1e-5);
+    float *dx = calloc(N * IN, 4), *dW = calloc(OUT * IN, 4), *db = calloc(OUT, 4);
+    float *dx2 = calloc(N * IN, 4), *dW2 = calloc(OUT * IN, 4), *db2 = calloc(OUT, 4);
+    matmul_backward(dx, dW, db, c.R, c.x, c.W, N, IN, OUT, 0);
+    matmul_backward_ref(dx2, dW2, db2, c.R, c.x, c.W, N, IN, OUT, 0);
+    cmp("matmul backward dx", dx, dx2, N * IN, 1e-5, 1e-5);
+    cmp("matmul backward dW", dW, dW2, OUT * IN, 1e-5, 1e-5);
+    cmp("matmul backward db", db, db2, OUT, 1e-5, 1e-5);
+    fd_check("matmul dx", mm_loss, &c, c.x, N * IN, dx, 40, r);
+    fd_check("matmul dW", mm_loss, &c, c.W, OUT * IN, dW, 40, r);
+    fd_check("matmul db", mm_loss, &c, c.b, OUT, db, OUT, r);
+    /* accumulate mode adds to what is there */
+    float *acc = malloc(N * OUT * 4);
+    mm_loss(&c); /* fd_check left c.out at a perturbed point */
+    memcpy(acc, c.R, N * OUT * 4);
+    matmul_forward(acc, c.x, c.W, c.b, N, IN, OUT, 1);
+    for (int i = 0; i < N * OUT; i++) out2[i] = c.out[i] + c.R[i];
+    cmp("matmul forward accumulate", acc, out2, N * OUT, 1e-5, 1e-5);
+    free(c.x); free(c.W); free(c.b); free(c.R); free(c.out); free(out2); free(acc);
+    free(dx); free(dW); free(db); free(dx2); free(dW2); free(db2);
+}
+
+/* ---- rope ---- */
+typedef struct {
+    int N, stride, HS;
+    float *x, *cs, *R, *tmp;
+} RopeCtx;
+static double rope_loss(void *p) {
+    RopeCtx *c = p;
+    memcpy(c->tmp, c->x, (size_t)c->N * c->stride * 4);
+    rope_forward(c->tmp, c->N, c->stride, 4, 2, c->HS, c->cs);
+    return dotd(c->tmp, c->R, (size_t)c->N * c->stride);
+}
+static void test_rope(Rng *r) {
+    int N = 5, HS = 8, stride = 4 + 2 * HS + 3;
+    int32_t pos[5] = {0, 3, 1, 17, 200};
+    float inv[4];
+    for (int i = 0; i < 4; i++) inv[i] = powf(10000.0f, -2.0f * i / HS);
+    RopeCtx c = {N, stride, HS, tu_randn(r, N * stride, 1), malloc(N * HS * 4), tu_randn(r, N * stride, 1),
+                 malloc(N * stride * 4)};
+    rope_tables(c.cs, pos, N, inv, HS);
+    /* analytic gradient: inverse rotation of R on the rotated columns */
+    float *g = malloc(N * stride * 4);
+    memcpy(g, c.R, N * stride * 4);
+    rope_backward(g, N, stride, 4, 2, HS, c.cs);
+    fd_check("rope dx", rope_loss, &c, c.x, N * stride, g, N * stride, r);
+    /* a direct check of one rotation against the FORMATS.md formula */
+    memcpy(c.tmp, c.x, N * stride * 4);
+    rope_forward(c.tmp, N, stride, 4, 2, HS, c.cs);
+    double worst = 0;
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < HS; i++) {
+            int j = i % (HS / 2);
+            double a = pos[n] * (double)inv[j];
+            double x = c.x[n * stride + 4 + i];
+            double rot = i < HS / 2 ? -c.x[n * stride + 4 + i + HS / 2] : c.x[n * stride + 4 + i - HS / 2];
+            double want = x * cos(a) + rot * sin(a);
+            worst = fmax(worst, fabs(want - c.tmp[n * stride + 4 + i]));
+        }
+    printf("  rope vs rotate-half formula  max |diff| %.3g\n", worst);
+    CHECK(worst < 2e-4, "rope formula mismatch %.3g", worst);
+    free(c.x); free(c.cs); free(c.R); free(c.tmp); free(g);
+}
+
+/* ---- swiglu ---- */
+typedef struct {
+    int N, F;
+    float *gu, *R, *h;
+} SwCtx;
+static double sw_loss(void *p) {
+    SwCtx *c = p;
+    swiglu_forward(c->h, c->gu, c->N, c->F);
+    return dotd(c->h, c->R, (size_t)c->N * c->F);
+}
+static void test_swiglu(Rng *r) {
+    int N = 4, F = 10;
+    SwCtx c = {N, F, tu_randn(r, N * 2 * F, 2), tu_randn(r, N * F, 1), malloc(N * F * 4)};
+    float *d = malloc(N * 2 * F * 4);
+    swiglu_backward(d, c.R, c.gu, N, F);
+    fd_check("swiglu dgu", sw_loss, &c, c.gu, N * 2 * F, d, N * 2 * F, r);
+    free(c.gu); free(c.R); free(c.h); free(d);
+}
+
+/* ---- attention ---- */
+typedef struct {
+    AttnShape s;
+    float *qkv, *R, *out, *lse;
+} AttCtx;
+static double att_loss(void *p) {
+    AttCtx *c = p;
+    attention_forward_ref(c->out, c->lse, c->qkv, &c->s);
+    return dotd(c->out, c->R, (size_t)c->s.B * c->s.T * c->s.NH * c->s.HS);
+}
+static void test_attention_case(Rng *r, const char *name, AttnShape s) {
+    int QKV = (s.NH + 2 * s.KVH) * s.HS;
+    size_t N = (size_t)s.B * s.T, nout = N * s.NH * s.HS, nl = (size_t)s.B * s.NH * s.T;
+    AttCtx c = {s, tu_randn(r, N * QKV, 1), tu_randn(r, nout, 1), malloc(nout * 4), malloc(nl * 4)};
+    /* padding queries produce zeros and carry no gradient */
+    if (s.seg)
+        for (size_t n = 0; n < N; n++)
+            if (s.seg[n] < 0)
+                for (int i = 0; i < s.NH * s.HS; i++) c.R[n * s.NH * s.HS + i] = 0;
+    float *o2 = malloc(nout * 4), *l2 = malloc(nl * 4);
+    att_loss(&c);
+    attention_forward(o2, l2, c.qkv, &s);
+    char buf[96];
+    snprintf(buf, sizeof buf, "attention fwd %s", name);
+    cmp(buf, o2, c.out, nout, 1e-5, 1e-4);
+    float *d = malloc(N * QKV * 4), *d2 = malloc(N * QKV * 4);
+    attention_backward(d, c.R, c.qkv, c.out, c.lse, &s);
+    attention_backward_ref(d2, c.R, c.qkv, c.out, c.lse, &s);
+    snprintf(buf, sizeof buf, "attention bwd %s", name);
+    cmp(buf, d, d2, N * QKV, 1e-5, 1e-4);
+    snprintf(buf, sizeof buf, "attention %s", name);
+    fd_check(buf, att_loss, &c, c.qkv, N * QKV, d, 150, r);
+    free(c.qkv); free(c.R); free(c.out); free(c.lse); free(o2); free(l2); free(d); free(d2);
+}
+static void test_attention(Rng *r) {
+    AttnShape causal = {2, 6, 4, 2, 8, NULL, NULL};
+    test_attention_case(r, "causal gqa", causal);
+    int32_t seg[2 * 7] = {-1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, -1};
+    AttnShape segs = {2, 7, 2, 1, 4, seg, NULL};
+    test_attention_case(r, "pad+packed", segs);
+    uint8_t mask[1 * 5 * 5];
+    for (int t = 0; t < 5; t++)
+        for (int k = 0; k < 5; k++) mask[t * 5 + k] = (k <= t && (k + t) % 3 != 1) || (t == 1 && k == 4);
+    AttnShape msk = {1, 5, 2, 2, 4, NULL, mask};
+    test_attention_case(r, "explicit mask", msk);
+}
+
+/* ---- logits statistics ---- */
+typedef struct {
+    int R, V;
+    float *z, *wl, *we;
+    int32_t *tg;
+} LgCtx;
+static double lg_loss(void *p) {
+    LgCtx *c = p;
+    float lse[8], lp[8], ent[8];
+    logits_stats(c->z, c->R, c->V, c->tg, lse, lp, ent);
+    double s = 0;
+    for (int i = 0; i < c->R; i++) s += (double)c->wl[i] * lp[i] + (double)c->we[i] * ent[i];
+    return s;
+}
+static void test_logits(Rng *r) {
+    int R = 4, V = 9;
+    int32_t tg[4] = {3, -1, 0, 8};
+    LgCtx c = {R, V, tu_randn(r, R * V, 2), tu_randn(r, R, 1), tu_randn(r, R, 1), tg};
+    float lse[4], lp[4], ent[4];
+    logits_stats(c.z, R, V, tg, lse, lp, ent);
+    /* closed forms in double */
+    double worst = 0;
+    for (int i = 0; i < R; i++) {
+        double m = -1e30, s = 0, h = 0;
+        for (int v = 0; v < V; v++) m = fmax(m, c.z[i * V + v]);
+        for (int v = 0; v < V; v++) s += exp(c.z[i * V + v] - m);
+        double l = m + log(s);
+        for (int v = 0; v < V; v++) {
+            double pv = exp(c.z[i * V + v] - l);
+            h -= pv * (c.z[i * V + v] - l);
+        }
+        worst = fmax(worst, fabs(l - lse[i]));
+        worst = fmax(worst, fabs(h - ent[i]));
+        if (tg[i] >= 0) worst = fmax(worst, fabs(c.z[i * V + tg[i]] - l - lp[i]));
+    }
+    printf("  logits stats vs closed form  max |diff| %.3g\n", worst);
+    CHECK(worst < 1e-5, "logits stats %.3g", worst);
+    float *dz = malloc(R * V * 4);
+    memcpy(dz, c.z, R * V * 4);
+    logits_backward(dz, R, V, tg, lse, ent, c.wl, c.we);
+    fd_check("logits (logp + entropy)", lg_loss, &c, c.z, R * V, dz, R * V, r);
+    free(c.z); free(c.wl); free(c.we); free(dz);
+}
+
+int main(void) {
+    Rng r;
+    rng_seed(&r, 1234);
+    test_rmsnorm(&r);
+    test_matmul(&r);
+    test_rope(&r);
+    test_swiglu(&r);
+    test_attention(&r);
+    test_logits(&r);
+    return tu_summary("test_kernels");
+}
