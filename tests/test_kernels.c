@@ -220,6 +220,10 @@ static void test_attention(Rng *r) {
     int32_t seg[2 * 7] = {-1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, -1};
     AttnShape segs = {2, 7, 2, 1, 4, seg, NULL};
     test_attention_case(r, "pad+packed", segs);
+    int32_t seg2[1 * 70];
+    for (int t = 0; t < 70; t++) seg2[t] = t < 3 ? -1 : (t == 40 || t == 66) ? -1 : t < 50 ? 0 : 1;
+    AttnShape segs2 = {1, 70, 2, 2, 4, seg2, NULL};
+    test_attention_case(r, "pads inside, 2 tiles", segs2);
     uint8_t mask[1 * 5 * 5];
     for (int t = 0; t < 5; t++)
         for (int k = 0; k < 5; k++) mask[t * 5 + k] = (k <= t && (k + t) % 3 != 1) || (t == 1 && k == 4);
