@@ -102,6 +102,7 @@ typedef struct {
     int n_table;
     float *inv_freq;        /* (HS/2) RoPE inverse frequencies */
     ModelActs *acts;        /* grown to the largest batch seen */
+    size_t logits_keep;     /* bytes of logits kept for backward (else recomputed) */
 } Model;
 
 /* config.json -> ModelConfig; errors name the file and the field. */

@@ -10,8 +10,9 @@
 #include "thinkrl/kernels.h"
 #include "thinkrl/model.h"
 
-/* Keep all logits between forward and backward when they fit in this many
- * bytes; otherwise backward recomputes them chunk by chunk. */
+/* Default for Model.logits_keep: keep all logits between forward and
+ * backward when they fit in this many bytes; otherwise backward recomputes
+ * them chunk by chunk. */
 #define LOGITS_KEEP_BYTES ((size_t)256 << 20)
 #define LOGITS_CHUNK_BYTES ((size_t)32 << 20)
 
@@ -209,6 +210,7 @@ int model_create(Model *m, const ModelConfig *c) {
     }
     layout(m, 1);
     rope_inv_freq(c, m->inv_freq);
+    m->logits_keep = LOGITS_KEEP_BYTES;
     return TR_OK;
 }
 
@@ -352,11 +354,11 @@ int model_save(const Model *m, const char *dir, StDtype dtype) {
 
 static int acts_reserve(Model *m, size_t N) {
     ModelActs *a = m->acts;
-    if (N <= a->capN) return TR_OK;
     const ModelConfig *c = &m->cfg;
-    acts_free(a);
     size_t L = c->L, C = c->C, F = c->F, Q = qkv_dim(c), A = (size_t)c->NH * c->HS, V = c->V;
-    size_t keep = N * V * sizeof(float) <= LOGITS_KEEP_BYTES;
+    int keep = N * V * sizeof(float) <= m->logits_keep;
+    if (N <= a->capN && keep == a->logits_full) return TR_OK;
+    acts_free(a);
     size_t chunk = LOGITS_CHUNK_BYTES / (V * sizeof(float));
     if (chunk < 16) chunk = 16;
     a->zrows = keep ? N : (chunk < N ? chunk : N);

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, thinkrl against its reference on the same
+# weights and the same work, in one run. Prints ratios; asserts nothing.
+# usage: bench/run.sh [BUILD_DIR]
+set -euo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+py=${PYTHON_TORCH:-/usr/bin/python3}
+threads=${BENCH_THREADS:-2}
+steps=${BENCH_STEPS:-5}
+work=$(mktemp -d /tmp/thinkrl-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+field() { sed -n "s/.*\"$2\": *\([-0-9.e]*\).*/\1/p" <<<"$1"; }
+
+echo "== training step: forward + backward + AdamW, B 16, T 128, $threads threads =="
+peak_json=$("$build/bench/bench_train" --sgemm-peak --threads "$threads")
+peak=$(field "$peak_json" gflops)
+echo "sgemm peak (2048^3, $threads threads): $peak GFLOP/s"
+printf "%-6s %12s %12s %7s %9s %8s %10s %10s\n" model thinkrl_tok/s torch_tok/s ratio GFLOP/s %peak rss_MB torch_MB
+for preset in nano micro mini; do
+  "$build/thinkrl" init --preset "$preset" --out "$work/$preset" --seed 1 >/dev/null
+  c=$("$build/bench/bench_train" --model "$work/$preset" --B 16 --T 128 --steps "$steps" --warmup 1 --threads "$threads")
+  t=$("$py" "$here/bench_train.py" --model "$work/$preset" --B 16 --T 128 --steps "$steps" --warmup 1 --threads "$threads" --json | tail -n 1)
+  ct=$(field "$c" tokens_per_s); tt=$(field "$t" tokens_per_s)
+  gf=$(field "$c" gflops); cr=$(field "$c" peak_rss_mb); tr=$(field "$t" peak_rss_mb)
+  awk -v p="$preset" -v ct="$ct" -v tt="$tt" -v gf="$gf" -v pk="$peak" -v cr="$cr" -v tr="$tr" 'BEGIN {
+    printf "%-6s %12.0f %12.0f %6.2fx %9.1f %7.0f%% %10.0f %10.0f\n", p, ct, tt, ct/tt, gf, 100*gf/pk, cr, tr }'
+done
+echo "targets: nano >= 3x, micro >= 2x, mini >= 1.5x PyTorch; mini >= 50% of sgemm peak; RSS <= PyTorch's"
+
+for extra in "$here"/tokenizer.sh; do
+  [ -f "$extra" ] && { echo; bash "$extra" "$build"; }
+done
+exit 0
