@@ -156,6 +156,14 @@ static void test_config_errors(void) {
     snprintf(buf, sizeof buf, "{\"model_type\":\"qwen2\",\"hidden_size\":8,\"head_dim\":3,%s", ok_tail);
     expect_config_error(buf, "head_dim");
     expect_config_error("{\"model_type\":\"qwen2\",\n\"hidden_size\":8,,}", "line 2");
+    /* rope_scaling numbers are range-checked before their float / int conversion */
+    const char *l3 = "{\"model_type\":\"llama\",\"hidden_size\":8,\"rope_scaling\":{\"rope_type\":\"llama3\",";
+    snprintf(buf, sizeof buf, "%s\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4,"
+             "\"original_max_position_embeddings\":1e300},%s", l3, ok_tail);
+    expect_config_error(buf, "original_max_position_embeddings");
+    snprintf(buf, sizeof buf, "%s\"factor\":8,\"low_freq_factor\":1e-300,\"high_freq_factor\":4,"
+             "\"original_max_position_embeddings\":8192},%s", l3, ok_tail);
+    expect_config_error(buf, "low_freq_factor");
     /* a valid one parses with HF defaults */
     snprintf(buf, sizeof buf, "{\"model_type\":\"llama\",\"hidden_size\":8,\"eos_token_id\":[1,2],%s", ok_tail);
     char path[512];
@@ -225,6 +233,23 @@ static void test_save_load(void) {
     CHECK(truncate(path, 100) == 0, "truncate");
     CHECK(model_load(&m2, dir) != 0 && strstr(tr_errmsg(), "model.safetensors"), "truncated message: %s",
           tr_errmsg());
+    /* an absurd but valid config.json next to the small checkpoint fails on
+     * the first tensor, before the parameter buffer it describes (~1 GiB) */
+    CHECK(st_write(path, w, n, NULL, 0) == 0, "write");
+    ModelConfig big = m.cfg;
+    big.C = 1000000;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(config_save(&big, path) == 0, "config_save");
+    size_t rss0 = tr_peak_rss();
+    CHECK(model_load(&m2, dir) != 0 && strstr(tr_errmsg(), "disagrees"), "absurd config message: %s", tr_errmsg());
+    CHECK(tr_peak_rss() - rss0 < ((size_t)256 << 20), "absurd config.json: peak RSS grew by %zu MiB",
+          (tr_peak_rss() - rss0) >> 20);
+    /* a failed load leaves the Model empty (model_free is safe), whatever it held */
+    write_text(path, "{");
+    memset(&m2, 0x5A, sizeof m2);
+    CHECK(model_load(&m2, dir) != 0, "invalid config.json accepted");
+    CHECK(m2.params == NULL && m2.table == NULL && m2.n_params == 0, "failed model_load left the Model non-empty");
+    model_free(&m2);
     model_free(&m);
 }
 

@@ -2,6 +2,7 @@
  * built-in presets. Defaults follow the transformers config classes; anything
  * the model code does not implement is refused by name, never ignored. */
 #include <cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -25,7 +26,7 @@ static int get_int(const cJSON *j, const char *path, const char *key, int requir
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
         return tr_err(TR_EFORMAT, "%s: field '%s': expected an integer", path, key);
     if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
-        return tr_err(TR_EFORMAT, "%s: field '%s': %.0f out of range [%lld, %lld]", path, key,
+        return tr_err(TR_EFORMAT, "%s: field '%s': %.15g out of range [%lld, %lld]", path, key,
                       v->valuedouble, lo, hi);
     *out = (int)v->valuedouble;
     return TR_OK;
@@ -135,17 +136,21 @@ static int parse_rope_scaling(const cJSON *j, const char *path, ModelConfig *c) 
     float *dst[] = {&c->rope_factor, &c->rope_low, &c->rope_high};
     for (int i = 0; i < 3; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, keys[i]);
-        if (!v || !cJSON_IsNumber(v) || !(v->valuedouble > 0))
+        /* a positive normal float: 1e-300 would round to 0 (division by zero
+         * in rope_inv_freq), 1e300 to inf */
+        if (!v || !cJSON_IsNumber(v) || !(v->valuedouble >= FLT_MIN && v->valuedouble <= FLT_MAX))
             return tr_err(TR_EFORMAT, "%s: field 'rope_scaling.%s': expected a positive number", path, keys[i]);
         *dst[i] = (float)v->valuedouble;
     }
     if (!(c->rope_high > c->rope_low))
         return tr_err(TR_EFORMAT, "%s: field 'rope_scaling.high_freq_factor': must exceed low_freq_factor", path);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "original_max_position_embeddings");
-    if (!m || !cJSON_IsNumber(m) || m->valuedouble < 1)
+    /* range-checked before the (int) conversion, which is undefined past INT_MAX */
+    if (!m || !cJSON_IsNumber(m) || !(m->valuedouble >= 1 && m->valuedouble <= (double)(1 << 30)) ||
+        m->valuedouble != floor(m->valuedouble))
         return tr_err(TR_EFORMAT,
-                      "%s: field 'rope_scaling.original_max_position_embeddings': expected a positive integer",
-                      path);
+                      "%s: field 'rope_scaling.original_max_position_embeddings': expected an integer in [1, %d]",
+                      path, 1 << 30);
     c->rope_orig_max = (int)m->valuedouble;
     return TR_OK;
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "thinkrl/core.h"
 #include "thinkrl/kernels.h"
@@ -52,7 +53,9 @@ typedef struct {
 } Layout;
 
 static float *lay_take(Layout *l, size_t n) {
-    float *p = l->fill ? l->m->params + l->off : NULL;
+    /* NULL views while the parameter buffer does not exist yet (model_load
+     * fills the table first, checks the checkpoint, then allocates) */
+    float *p = l->fill && l->m->params ? l->m->params + l->off : NULL;
     l->off += n;
     return p;
 }
@@ -192,26 +195,56 @@ static void rope_inv_freq(const ModelConfig *c, float *inv) {
     }
 }
 
-int model_create(Model *m, const ModelConfig *c) {
+/* Everything of model_create but the parameter buffer: the table (names,
+ * shapes, offsets) is filled, the views are NULL. Small: O(layers). */
+static int model_create_table(Model *m, const ModelConfig *c) {
     memset(m, 0, sizeof *m);
     int rc = config_validate(c);
     if (rc) return rc;
     m->cfg = *c;
     layout(m, 0);
-    m->params = tr_calloc(m->n_params * sizeof(float));
     m->table = calloc((size_t)m->n_table, sizeof(ParamEntry));
     m->w.layer = calloc((size_t)c->L, sizeof(LayerView));
     m->g.layer = calloc((size_t)c->L, sizeof(LayerView));
     m->inv_freq = calloc((size_t)c->HS / 2, sizeof(float));
     m->acts = calloc(1, sizeof(ModelActs));
-    if (!m->params || !m->table || !m->w.layer || !m->g.layer || !m->inv_freq || !m->acts) {
+    if (!m->table || !m->w.layer || !m->g.layer || !m->inv_freq || !m->acts) {
         model_free(m);
-        return tr_err(TR_ENOMEM, "out of memory for a model of %zu parameters", m->n_params);
+        return tr_err(TR_ENOMEM, "out of memory");
     }
     layout(m, 1);
     rope_inv_freq(c, m->inv_freq);
     m->logits_keep = LOGITS_KEEP_BYTES;
     return TR_OK;
+}
+
+/* The fp32 parameter buffer, then the views into it. A buffer larger than
+ * the machine's physical memory is refused up front: asking for it may
+ * succeed (overcommit; ASan maps with MAP_NORESERVE) and zeroing it would
+ * then bring in the OOM killer instead of an error. On failure frees m. */
+static int model_alloc_params(Model *m) {
+    size_t n = m->n_params, bytes = n * sizeof(float);
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    double phys = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0;
+    if (phys > 0 && (double)bytes > phys) {
+        model_free(m);
+        return tr_err(TR_ENOMEM,
+                      "a model of %zu parameters needs %.1f GiB for its fp32 weights; this machine has %.1f GiB",
+                      n, bytes / 1073741824.0, phys / 1073741824.0);
+    }
+    m->params = tr_calloc(bytes);
+    if (!m->params) {
+        model_free(m);
+        return tr_err(TR_ENOMEM, "out of memory for a model of %zu parameters (%.1f GiB)", n,
+                      bytes / 1073741824.0);
+    }
+    layout(m, 1);
+    return TR_OK;
+}
+
+int model_create(Model *m, const ModelConfig *c) {
+    int rc = model_create_table(m, c);
+    return rc ? rc : model_alloc_params(m);
 }
 
 int model_alloc_grads(Model *m) {
@@ -282,12 +315,18 @@ int model_load(Model *m, const char *dir) {
     char path[4096];
     ModelConfig c;
     struct stat sb;
+    memset(m, 0, sizeof *m); /* on failure *m is left empty (model_free is a no-op) */
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return tr_err(TR_EIO, "%s: not a model directory", dir);
     snprintf(path, sizeof path, "%s/config.json", dir);
     int rc = config_load(&c, path);
     if (rc) return rc;
-    if ((rc = model_create(m, &c))) return tr_err_ctx(rc, "%s", path);
+    /* The checkpoint is checked against the table before the parameter
+     * buffer exists, so a config.json with absurd sizes next to a small
+     * checkpoint fails on the first mismatching tensor without allocating
+     * what the config asks for; the buffer then is no larger than what the
+     * safetensors files hold. */
+    if ((rc = model_create_table(m, &c))) return tr_err_ctx(rc, "%s", path);
     StFile f;
     if ((rc = st_open(&f, dir))) {
         model_free(m);
@@ -314,12 +353,16 @@ int model_load(Model *m, const char *dir) {
                             dir, e->name, got, (long long)e->shape[0]);
             break;
         }
-        rc = st_read_f32(&f, t, m->params + e->off, e->numel);
     }
     for (int i = 0; i < f.n_tensors && !rc; i++) {
         const char *nm = f.tensors[i].name;
         if (!model_find(m, nm) && !ignorable_extra(m, nm))
             rc = tr_err(TR_EFORMAT, "%s: tensor '%s' is not part of the model config.json describes", dir, nm);
+    }
+    if (!rc && (rc = model_alloc_params(m))) rc = tr_err_ctx(rc, "%s", dir); /* frees m */
+    for (int i = 0; i < m->n_table && !rc; i++) {
+        const ParamEntry *e = &m->table[i];
+        rc = st_read_f32(&f, st_find(&f, e->name), m->params + e->off, e->numel);
     }
     st_close(&f);
     if (rc) model_free(m);
