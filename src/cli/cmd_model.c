@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "thinkrl/core.h"
 #include "thinkrl/model.h"
+#include "thinkrl/tokenizer.h"
 
 static const char *INIT_HELP =
     "usage: thinkrl init --preset P --out DIR [flags]\n"
@@ -14,17 +15,24 @@ static const char *INIT_HELP =
     "  --out DIR       output directory: config.json + model.safetensors (required)\n"
     "  --seed S        RNG seed (default 1)\n"
     "  --std X         standard deviation of weight matrices (default 0.02)\n"
-    "  --dtype D       f32 | bf16 storage (default f32)\n";
+    "  --dtype D       f32 | bf16 storage (default f32)\n"
+    "  --no-tokenizer  do not write the byte-level tokenizer (default: nano, micro and mini\n"
+    "                  get tokenizer.json + tokenizer_config.json, eos <|endoftext|> = 256)\n";
 
 int cmd_init(int argc, char **argv) {
     const char *preset = NULL, *out = NULL, *dtype = "f32";
     long long seed = 1;
     double std = 0.02;
+    int want_tok = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(INIT_HELP, stdout);
             return 0;
+        }
+        if (!strcmp(a, "--no-tokenizer")) {
+            want_tok = 0;
+            continue;
         }
         if (!v) return cli_fail("init", "flag %s needs a value\n%s", a, INIT_HELP);
         if (!strcmp(a, "--preset")) preset = v;
@@ -45,6 +53,13 @@ int cmd_init(int argc, char **argv) {
     else return cli_fail("init", "--dtype: expected f32 or bf16, got '%s'", dtype);
     ModelConfig c;
     if (config_preset(&c, preset)) return cli_fail("init", "%s", tr_errmsg());
+    /* the built-in byte-level tokenizer fits the small presets' vocabularies */
+    int byte_tok = want_tok && strcmp(preset, "qwen05") != 0;
+    if (byte_tok) {
+        c.eos_ids[0] = 256;
+        c.n_eos = 1;
+        if (tok_write_byte_level(out, NULL, 0)) return cli_fail("init", "%s", tr_errmsg());
+    }
     Model m;
     if (model_create(&m, &c)) return cli_fail("init", "%s", tr_errmsg());
     model_init_random(&m, (uint64_t)seed, (float)std);
@@ -53,7 +68,8 @@ int cmd_init(int argc, char **argv) {
         model_free(&m);
         return cli_fail("init", "%s", tr_errmsg());
     }
-    printf("wrote %s (%s, %zu parameters, %s)\n", out, preset, m.n_params, dtype);
+    printf("wrote %s (%s, %zu parameters, %s%s)\n", out, preset, m.n_params, dtype,
+           byte_tok ? ", byte-level tokenizer" : "");
     model_free(&m);
     return 0;
 }
@@ -103,11 +119,14 @@ int cmd_info(int argc, char **argv) {
 }
 
 static const char *SCORE_HELP =
-    "usage: thinkrl score --model DIR --ids 5,7,9,... [--json]\n"
-    "  --model DIR     model directory (required)\n"
-    "  --ids LIST      comma-separated token ids, at least 2 (required)\n"
-    "  --json          print {\"logprobs\":[...]} (default: one value per line)\n"
-    "entry j is log p(ids[j+1] | ids[0..j]).\n";
+    "usage: thinkrl score --model DIR (--ids 5,7,9,... | --text STR) [--json]\n"
+    "  --model DIR      model directory (required)\n"
+    "  --ids LIST       comma-separated token ids, at least 2\n"
+    "  --text STR       text to score, encoded with the tokenizer\n"
+    "  --tokenizer P    tokenizer.json or its directory (default: the model directory)\n"
+    "  --add-special    run the tokenizer's post-processor, e.g. BOS (default off)\n"
+    "  --json           print {\"ids\":[...],\"logprobs\":[...]} (default: one line per token)\n"
+    "entry j of logprobs is log p(ids[j+1] | ids[0..j]).\n";
 
 static int parse_ids(const char *s, int32_t **out, int *n) {
     int cap = 16, k = 0;
@@ -141,22 +160,50 @@ static int parse_ids(const char *s, int32_t **out, int *n) {
     return ids ? 0 : -1;
 }
 
+/* Encodes text with the tokenizer at tok_path (or the model directory). */
+static int encode_text(const char *tok_path, const char *text, int add_special, int32_t **ids, int *n) {
+    Tokenizer tok;
+    if (tok_load(&tok, tok_path)) return cli_fail("score", "%s", tr_errmsg());
+    TokIds v = {0};
+    int rc = tok_encode(&tok, text, strlen(text), add_special ? TOK_ADD_SPECIAL : 0, &v);
+    tok_free(&tok);
+    if (rc) {
+        tok_ids_free(&v);
+        return cli_fail("score", "%s", tr_errmsg());
+    }
+    *ids = malloc((v.n ? v.n : 1) * sizeof **ids);
+    memcpy(*ids, v.ids, v.n * sizeof **ids);
+    *n = (int)v.n;
+    tok_ids_free(&v);
+    return 0;
+}
+
 int cmd_score(int argc, char **argv) {
-    const char *dir = NULL, *ids_s = NULL;
-    int json = 0;
+    const char *dir = NULL, *ids_s = NULL, *text = NULL, *tok_path = NULL;
+    int json = 0, add_special = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(SCORE_HELP, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--add-special")) add_special = 1;
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--ids") && i + 1 < argc) ids_s = argv[++i];
+        else if (!strcmp(argv[i], "--text") && i + 1 < argc) text = argv[++i];
+        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
         else return cli_fail("score", "unknown or incomplete flag '%s'\n%s", argv[i], SCORE_HELP);
     }
-    if (!dir || !ids_s) return cli_fail("score", "--model and --ids are required\n%s", SCORE_HELP);
+    if (!dir || (!ids_s == !text))
+        return cli_fail("score", "--model and exactly one of --ids / --text are required\n%s", SCORE_HELP);
     int32_t *ids = NULL;
     int n = 0;
-    if (parse_ids(ids_s, &ids, &n) || n < 2) {
+    if (text) {
+        if (encode_text(tok_path ? tok_path : dir, text, add_special, &ids, &n)) return 1;
+        if (n < 2) {
+            free(ids);
+            return cli_fail("score", "--text: encodes to %d token(s); at least two are needed", n);
+        }
+    } else if (parse_ids(ids_s, &ids, &n) || n < 2) {
         free(ids);
         return cli_fail("score", "--ids: expected at least two comma-separated non-negative integers");
     }
@@ -172,7 +219,9 @@ int cmd_score(int argc, char **argv) {
     int rc = model_forward(&m, &b, tg, lp, NULL);
     if (rc) rc = cli_fail("score", "%s", tr_errmsg());
     else if (json) {
-        printf("{\"logprobs\":[");
+        printf("{\"ids\":[");
+        for (int j = 0; j < n; j++) printf("%s%d", j ? "," : "", ids[j]);
+        printf("],\"logprobs\":[");
         for (int j = 0; j + 1 < n; j++) printf("%s%.9g", j ? "," : "", lp[j]);
         printf("]}\n");
     } else {
