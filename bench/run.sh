@@ -29,7 +29,7 @@ for preset in nano micro mini; do
 done
 echo "targets: nano >= 3x, micro >= 2x, mini >= 1.5x PyTorch; mini >= 50% of sgemm peak; RSS <= PyTorch's"
 
-for extra in "$here"/tokenizer.sh; do
+for extra in "$here"/tokenizer.sh "$here"/generate.sh; do
   [ -f "$extra" ] && { echo; bash "$extra" "$build"; }
 done
 exit 0

@@ -20,6 +20,7 @@ static const Command COMMANDS[] = {
     {"score", cmd_score, "log-probs of a token sequence under a model"},
     {"tokenize", cmd_tokenize, "text -> token ids with a tokenizer.json"},
     {"detokenize", cmd_detokenize, "token ids -> text"},
+    {"generate", cmd_generate, "sample continuations of prompts (KV cache, batched)"},
 };
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
