@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the most complete end-to-end path the project has today.
-# Creates a nano model, inspects it, scores a sequence, and times training
-# steps against PyTorch on the same weights. (The GRPO demo replaces this
+# Creates a nano model (random weights, byte-level tokenizer), inspects it,
+# tokenizes and scores text, samples from it, and times training steps
+# against PyTorch on the same weights. (The GRPO demo replaces this
 # once the RL trainer lands.)
 set -euo pipefail
 build=${1:-build}
@@ -11,8 +12,12 @@ echo "== thinkrl init: a nano Qwen2-style model with random weights =="
 "$build/thinkrl" init --preset nano --out "$out/nano" --seed 1
 echo "== thinkrl info =="
 "$build/thinkrl" info --model "$out/nano"
+echo "== thinkrl tokenize (the byte-level tokenizer init wrote) =="
+"$build/thinkrl" tokenize --tokenizer "$out/nano" --text "12+34=<answer>46</answer>" --json
 echo "== thinkrl score: log p(ids[j+1] | ids[..j]) =="
-"$build/thinkrl" score --model "$out/nano" --ids 1,2,3,4,5,6,7,8 --json
+"$build/thinkrl" score --model "$out/nano" --text "12+34=<answer>46</answer>" --json
+echo "== thinkrl generate: 2 samples, KV cache, per-token policy log-probs =="
+"$build/thinkrl" generate --model "$out/nano" --prompt "12+34=" --n 2 --max-new-tokens 12 --seed 1 --json
 echo "== one training step (forward + backward + AdamW), thinkrl vs PyTorch =="
 c=$("$build/bench/bench_train" --model "$out/nano" --B 16 --T 128 --steps 3 --warmup 1 --threads 2)
 echo "thinkrl: $c"
