@@ -11,12 +11,7 @@
 #include "thinkrl/core.h"
 #include "kernels/vmath.h"
 
-static inline float dotf(const float *a, const float *b, int n) {
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (int i = 0; i < n; i++) acc += a[i] * b[i];
-    return acc;
-}
+#define dotf vdotf
 
 static inline void axpyf(float *y, float a, const float *x, int n) {
 #pragma omp simd
@@ -262,24 +257,7 @@ static void attn_softmax_rows(const AttnShape *s, int b, int t0, int t1, int lo,
             if (!attn_visible(s, b, t, lo + k)) row[k] = -INFINITY;
         float l;
         if (compute) {
-            float mx = -INFINITY;
-            for (int k = 0; k < n; k++) mx = row[k] > mx ? row[k] : mx;
-            if (mx == -INFINITY) {
-                lse[t] = -INFINITY;
-                memset(row, 0, (size_t)n * sizeof(float));
-                continue;
-            }
-            float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-            for (int k = 0; k < n; k++) {
-                float e = vexpf(row[k] - mx);
-                row[k] = e;
-                sum += e;
-            }
-            float inv = 1.0f / sum;
-#pragma omp simd
-            for (int k = 0; k < n; k++) row[k] *= inv;
-            lse[t] = mx + logf(sum);
+            lse[t] = vsoftmax_row(row, n);
             continue;
         }
         l = lse[t];

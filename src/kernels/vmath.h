@@ -31,4 +31,36 @@ static inline float vexpf(float x) {
     return x != x ? x : y;
 }
 
+/* Dot product; `omp simd` lets the reduction vectorise without
+ * -ffast-math. */
+static inline float vdotf(const float *a, const float *b, int n) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int i = 0; i < n; i++) acc += a[i] * b[i];
+    return acc;
+}
+
+/* Softmax of row[0..n) in place; returns the row's log-sum-exp. A row of
+ * -inf (nothing visible) becomes zeros and returns -inf. The training
+ * attention and the cached decode share it, so their numbers agree. */
+static inline float vsoftmax_row(float *row, int n) {
+    float mx = -__builtin_inff();
+    for (int k = 0; k < n; k++) mx = row[k] > mx ? row[k] : mx;
+    if (mx == -__builtin_inff()) {
+        memset(row, 0, (size_t)n * sizeof(float));
+        return mx;
+    }
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int k = 0; k < n; k++) {
+        float e = vexpf(row[k] - mx);
+        row[k] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int k = 0; k < n; k++) row[k] *= inv;
+    return mx + __builtin_logf(sum);
+}
+
 #endif

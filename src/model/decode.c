@@ -184,30 +184,6 @@ static int scratch_reserve(KVCache *kv, const ModelConfig *c, size_t N) {
 
 /* ---- attention over the cache ---- */
 
-/* Probabilities of one score row in place, as the model's attention does
- * it (max, vexpf, sum, multiply by the inverse). */
-static inline void softmax_row(float *row, int n) {
-    float mx = -INFINITY;
-    for (int k = 0; k < n; k++) mx = row[k] > mx ? row[k] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int k = 0; k < n; k++) {
-        float e = vexpf(row[k] - mx);
-        row[k] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-#pragma omp simd
-    for (int k = 0; k < n; k++) row[k] *= inv;
-}
-
-static inline float dotf(const float *a, const float *b, int n) {
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (int i = 0; i < n; i++) acc += a[i] * b[i];
-    return acc;
-}
-
 /* 16-float vectors (GCC/Clang vector extensions: AVX-512 registers when
  * compiled for them, pairs of AVX2 or SSE registers otherwise) so that
  * accumulators stay in registers; loads may be unaligned. */
@@ -318,7 +294,7 @@ static void attend_run(KVCache *kv, const ModelConfig *c, int l, int slot, int k
                 for (int i = 0; i < n; i++) {
                     float *r = sc + (size_t)i * hi;
                     int nk = p0 + t0 + i + 1;
-                    softmax_row(r, nk);
+                    (void)vsoftmax_row(r, nk);
                     memset(r + nk, 0, (size_t)(hi - nk) * sizeof(float));
                 }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, HS, hi, 1.0f, sc, hi, V, HS,
@@ -333,7 +309,7 @@ static void attend_run(KVCache *kv, const ModelConfig *c, int l, int slot, int k
             for (int g = 0; g < G; g++) {
                 float *s = sc + (size_t)g * T;
                 scores_one(s, qi + (size_t)g * HS, Kb, HS, nk, scale);
-                softmax_row(s, nk);
+                (void)vsoftmax_row(s, nk);
                 weighted_values(oi + (size_t)g * HS, s, V, HS, nk);
             }
         }
@@ -373,7 +349,7 @@ static void matmul_small(float *out, const float *inp, const float *W, const flo
             }
         }
         for (; m < N; m++) {
-            float a = dotf(inp + (size_t)m * IN, w, IN);
+            float a = vdotf(inp + (size_t)m * IN, w, IN);
             float *y = out + (size_t)m * OUT + o;
             *y = accumulate ? (*y + b) + a : b + a;
         }
