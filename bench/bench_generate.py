@@ -25,6 +25,9 @@ import math
 import os
 import resource
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torchenv  # noqa: E402
 import time
 
 torch = F = pm = stio = None
@@ -32,16 +35,7 @@ torch = F = pm = stio = None
 
 def import_torch(threads):
     global torch, F, pm, stio
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import torch as _torch
-    import torch.nn.functional as _F
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pyref"))
-    import model as _pm
-    import stio as _stio
-    torch, F, pm, stio = _torch, _F, _pm, _stio
-    torch.set_num_threads(threads)
+    torch, F, pm, stio = torchenv.import_torch(threads)
 
 
 def load_weights(d):

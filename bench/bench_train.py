@@ -25,24 +25,18 @@ import json
 import os
 import resource
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torchenv  # noqa: E402
 import time
 
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")
+THREAD_ENV = torchenv.THREAD_ENV
 torch = F = pm = stio = None  # imported by import_torch() once the env is set
 
 
 def import_torch(threads):
     global torch, F, pm, stio
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import torch as _torch
-    import torch.nn.functional as _F
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pyref"))
-    import model as _pm
-    import stio as _stio
-    torch, F, pm, stio = _torch, _F, _pm, _stio
-    torch.set_num_threads(threads)
+    torch, F, pm, stio = torchenv.import_torch(threads)
 
 
 def thread_env():

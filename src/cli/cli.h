@@ -3,6 +3,9 @@
 #ifndef THINKRL_CLI_H
 #define THINKRL_CLI_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 int cmd_init(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_score(int argc, char **argv);
@@ -15,5 +18,7 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* Parses a decimal integer / float flag value; returns 0 on success. */
 int cli_int(const char *s, long long *out);
 int cli_float(const char *s, double *out);
+/* Writes s[0..n) (UTF-8, may hold NUL) as a quoted JSON string. */
+void cli_json_string(FILE *f, const char *s, size_t n);
 
 #endif

@@ -195,20 +195,6 @@ static int read_prompts_file(const char *path, GenPrompt **out, int *n) {
 
 /* ---- output ---- */
 
-static void json_str(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"') fputs("\\\"", f);
-        else if (c == '\\') fputs("\\\\", f);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 typedef struct {
     const GenPrompt *prompts;
@@ -282,7 +268,7 @@ static void print_sample(GenCtx *g, int seq) {
         fputc(']', f);
         if (text) {
             fputs(",\"text\":", f);
-            json_str(f, text, tlen);
+            cli_json_string(f, text, tlen);
         }
         fprintf(f, ",\"finish_reason\":\"%s\"}\n", finish_reason_name(r->finish));
     } else if (g->stream && seq == 0) {

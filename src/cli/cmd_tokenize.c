@@ -167,24 +167,9 @@ static const char *parse_ids(const char *s, TokIds *ids) {
     return NULL;
 }
 
-/* JSON string of s[0..n) (valid UTF-8, may hold U+0000) */
-static void put_json_string(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"') fputs("\\\"", f);
-        else if (c == '\\') fputs("\\\\", f);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 static int print_text(FILE *f, const char *s, size_t n, int json) {
-    if (json) put_json_string(f, s, n);
+    if (json) cli_json_string(f, s, n);
     else fwrite(s, 1, n, f);
     fputc('\n', f);
     return ferror(f) ? -1 : 0;

@@ -1,0 +1,24 @@
+"""Imports torch for the benchmarks with the thread settings fixed first.
+
+OpenBLAS and OpenMP read their thread counts at load time, and with the
+default active wait their threads spin against each other on 2 cores
+(measured 10-25x slower), so the environment is set before the import unless
+the caller already set it."""
+import os
+import sys
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")
+
+
+def import_torch(threads):
+    """Returns (torch, torch.nn.functional, pyref.model, pyref.stio)."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+    import torch.nn.functional as F
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pyref"))
+    import model as pm
+    import stio
+    torch.set_num_threads(threads)
+    return torch, F, pm, stio
