@@ -21,6 +21,9 @@ static const Command COMMANDS[] = {
     {"tokenize", cmd_tokenize, "text -> token ids with a tokenizer.json"},
     {"detokenize", cmd_detokenize, "token ids -> text"},
     {"generate", cmd_generate, "sample continuations of prompts (KV cache, batched)"},
+    {"data", cmd_data, "generate task records (JSONL), check a dataset, list tasks"},
+    {"sft", cmd_sft, "supervised fine-tuning / pretraining into a run directory"},
+    {"eval", cmd_eval, "accuracy, pass@k, maj@k and reasoning patterns on a dataset"},
 };
 
 int cli_fail(const char *cmd, const char *fmt, ...) {

@@ -1,0 +1,677 @@
+/* The SFT / pretraining loop: documents from a JSONL file or a built-in
+ * task, sequential packing into rows (whole documents, each with its own
+ * positions and segment so no token attends across documents), token-mean
+ * cross-entropy over completion tokens with gradient accumulation, AdamW,
+ * held-out loss, checkpoints and exact resume. The sampler state is
+ * (epoch, cursor); the order of an epoch is a seeded permutation. */
+#include <cJSON.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "thinkrl/ckpt.h"
+#include "thinkrl/eval.h"
+#include "thinkrl/model.h"
+#include "thinkrl/optim.h"
+#include "thinkrl/sft.h"
+#include "thinkrl/task.h"
+#include "thinkrl/tokenizer.h"
+
+#define FLD(k, t, f, d, h, c) {k, t, offsetof(SftConfig, f), d, h, c}
+static const ConfField SFT_FIELDS[] = {
+    FLD("model.path", CONF_STR, model_path, "", "HF model directory to start from (empty: a new model from model.preset)", NULL),
+    FLD("model.preset", CONF_ENUM, model_preset, "nano", "size of a new model", "nano|micro|mini"),
+    FLD("model.vocab_size", CONF_INT, model_vocab, "0", "new model's vocabulary (0: the tokenizer's, rounded up to 8)", "0.."),
+    FLD("model.hidden_size", CONF_INT, model_hidden, "0", "override the preset's hidden size (0: keep)", "0.."),
+    FLD("model.num_layers", CONF_INT, model_layers, "0", "override the preset's layer count (0: keep)", "0.."),
+    FLD("model.num_heads", CONF_INT, model_heads, "0", "override the preset's attention heads (0: keep)", "0.."),
+    FLD("model.num_kv_heads", CONF_INT, model_kv_heads, "0", "override the preset's key/value heads (0: keep)", "0.."),
+    FLD("model.intermediate_size", CONF_INT, model_intermediate, "0", "override the preset's MLP width (0: keep)", "0.."),
+    FLD("model.max_position", CONF_INT, model_max_pos, "0", "new model's context (0: the preset's)", "0.."),
+    FLD("model.init_std", CONF_FLOAT, model_init_std, "0.02", "std of a new model's random weights", "0.."),
+    FLD("model.seed", CONF_INT, model_seed, "1", "seed of a new model's weights", NULL),
+    FLD("tokenizer.path", CONF_STR, tokenizer, "", "tokenizer.json or its directory (empty: model.path's, or the byte-level tokenizer for a new model)", NULL),
+    FLD("data.train", CONF_STR, data_train, "", "training records (JSONL); empty: generate them from data.task", NULL),
+    FLD("data.eval", CONF_STR, data_eval, "", "held-out records (JSONL); empty: data.eval_frac of data.train, or data.n_eval task records", NULL),
+    FLD("data.task", CONF_STR, data_task, "", "built-in task generating the data (arith, countdown, word)", NULL),
+    FLD("data.task_options", CONF_STR, data_task_options, "", "task options, space separated key=value", NULL),
+    FLD("data.n_train", CONF_INT, data_n_train, "100000", "task records for training", "1.."),
+    FLD("data.n_eval", CONF_INT, data_n_eval, "500", "task records held out (the indices after the training ones)", "0.."),
+    FLD("data.seed", CONF_INT, data_seed, "1", "seed of the task generator and of the held-out split", NULL),
+    FLD("data.eval_frac", CONF_FLOAT, data_eval_frac, "0.02", "share of data.train held out when data.eval is empty", "0..0.5"),
+    FLD("data.skip_bad", CONF_BOOL, data_skip_bad, "false", "skip malformed JSONL lines (and count them) instead of failing", NULL),
+    FLD("data.completion_only", CONF_BOOL, data_completion_only, "true", "loss on completion tokens only (false: on every token)", NULL),
+    FLD("train.seq_len", CONF_INT, seq_len, "256", "tokens per packed row (longer documents are truncated)", "8.."),
+    FLD("train.batch_size", CONF_INT, batch_size, "16", "rows per micro-batch", "1.."),
+    FLD("train.grad_accum", CONF_INT, grad_accum, "1", "micro-batches per optimiser step", "1.."),
+    FLD("train.steps", CONF_INT, steps, "0", "optimiser steps (0: from train.epochs)", "0.."),
+    FLD("train.epochs", CONF_FLOAT, epochs, "1", "passes over the training data when train.steps is 0", "0.."),
+    FLD("train.stop_after", CONF_INT, stop_after, "0", "end this invocation after N steps with a checkpoint; --resume goes on (0: run to the end)", "0.."),
+    FLD("train.grad_clip", CONF_FLOAT, grad_clip, "1.0", "max global gradient norm (0: off)", "0.."),
+    FLD("train.seed", CONF_INT, seed, "1", "seed of the data order", NULL),
+    FLD("optim.lr", CONF_FLOAT, lr, "1e-3", "peak learning rate", "0.."),
+    FLD("optim.beta1", CONF_FLOAT, beta1, "0.9", "AdamW beta1", "0..1"),
+    FLD("optim.beta2", CONF_FLOAT, beta2, "0.95", "AdamW beta2", "0..1"),
+    FLD("optim.eps", CONF_FLOAT, eps, "1e-8", "AdamW epsilon", "0.."),
+    FLD("optim.weight_decay", CONF_FLOAT, weight_decay, "0.1", "decoupled weight decay (matrices only, not norms or biases)", "0.."),
+    FLD("optim.schedule", CONF_ENUM, schedule, "cosine", "learning-rate schedule after warmup", "constant|linear|cosine"),
+    FLD("optim.warmup", CONF_INT, warmup, "100", "linear warmup steps", "0.."),
+    FLD("optim.min_lr_ratio", CONF_FLOAT, min_lr_ratio, "0.1", "final learning rate as a share of the peak", "0..1"),
+    FLD("eval.every", CONF_INT, eval_every, "200", "held-out loss every N steps (0: only at the end)", "0.."),
+    FLD("eval.docs", CONF_INT, eval_docs, "0", "held-out documents used (0: all)", "0.."),
+    FLD("ckpt.every", CONF_INT, ckpt_every, "500", "checkpoint every N steps (0: only at the end)", "0.."),
+    FLD("ckpt.keep", CONF_INT, ckpt_keep, "2", "checkpoints kept (0: all)", "0.."),
+    FLD("log.every", CONF_INT, log_every, "10", "progress line and metrics.jsonl every N steps", "1.."),
+    FLD("threads", CONF_INT, threads, "0", "compute threads (0: OpenMP default)", "0.."),
+};
+#undef FLD
+const ConfSchema SFT_SCHEMA = {SFT_FIELDS, (int)(sizeof SFT_FIELDS / sizeof SFT_FIELDS[0]), "sft config"};
+
+/* ---- documents ---- */
+
+typedef struct {
+    int32_t *ids;
+    int64_t *off;
+    int32_t *len, *np;  /* length, prompt tokens (targets start there) */
+    int64_t n, cap, n_ids, cap_ids;
+    int64_t n_trunc;
+} Docs;
+
+static void docs_free(Docs *d) {
+    free(d->ids);
+    free(d->off);
+    free(d->len);
+    free(d->np);
+    memset(d, 0, sizeof *d);
+}
+
+static int docs_add(Docs *d, const int32_t *ids, size_t n, size_t np, int T) {
+    if (n < 2) return TR_OK; /* nothing to predict */
+    if (n > (size_t)T) {
+        n = (size_t)T;
+        d->n_trunc++;
+    }
+    if (np >= n) return TR_OK; /* the prompt alone fills the row: no target left */
+    if (d->n == d->cap) {
+        int64_t cap = d->cap ? d->cap * 2 : 1024;
+        int64_t *o = realloc(d->off, (size_t)cap * sizeof *o);
+        if (o) d->off = o;
+        int32_t *l = realloc(d->len, (size_t)cap * sizeof *l);
+        if (l) d->len = l;
+        int32_t *p = realloc(d->np, (size_t)cap * sizeof *p);
+        if (p) d->np = p;
+        if (!o || !l || !p) return tr_err(TR_ENOMEM, "out of memory for documents");
+        d->cap = cap;
+    }
+    if (d->n_ids + (int64_t)n > d->cap_ids) {
+        int64_t cap = d->cap_ids ? d->cap_ids * 2 : 65536;
+        while (cap < d->n_ids + (int64_t)n) cap *= 2;
+        int32_t *p = realloc(d->ids, (size_t)cap * sizeof *p);
+        if (!p) return tr_err(TR_ENOMEM, "out of memory for documents");
+        d->ids = p;
+        d->cap_ids = cap;
+    }
+    memcpy(d->ids + d->n_ids, ids, n * sizeof *ids);
+    d->off[d->n] = d->n_ids;
+    d->len[d->n] = (int32_t)n;
+    d->np[d->n] = (int32_t)np;
+    d->n++;
+    d->n_ids += (int64_t)n;
+    return TR_OK;
+}
+
+static int add_record(Docs *d, Tokenizer *tok, const Record *r, TokIds *buf, int T, int completion_only) {
+    size_t np = 0;
+    int rc = data_sft_ids(tok, r, buf, &np);
+    if (rc) return rc;
+    return docs_add(d, buf->ids, buf->n, completion_only ? np : 0, T);
+}
+
+static uint64_t mix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Splits "a=1 b=2" into an argv-like array (owned copy in *store). */
+static int split_opts(const char *s, char **store, char ***kv, int *n) {
+    *store = strdup(s ? s : "");
+    *kv = calloc(TASK_MAX_PARAMS + 1, sizeof **kv);
+    *n = 0;
+    if (!*store || !*kv) return tr_err(TR_ENOMEM, "out of memory");
+    char *save = NULL;
+    for (char *t = strtok_r(*store, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save)) {
+        if (*n == TASK_MAX_PARAMS) return tr_err(TR_EINVAL, "data.task_options: too many options");
+        (*kv)[(*n)++] = t;
+    }
+    return TR_OK;
+}
+
+static int load_docs(const SftConfig *c, Tokenizer *tok, Docs *train, Docs *ev, FILE *log) {
+    int T = (int)c->seq_len, rc = TR_OK;
+    TokIds buf = {0};
+    if (c->data_task && *c->data_task) {
+        const TaskDef *t = task_find(c->data_task);
+        if (!t) return tr_err(TR_EINVAL, "data.task: unknown task '%s'", c->data_task);
+        char *store = NULL, **kv = NULL;
+        int n = 0;
+        TaskOpts o = {0};
+        rc = split_opts(c->data_task_options, &store, &kv, &n);
+        if (!rc) rc = task_opts_init(&o, t, kv, n);
+        if (rc) rc = tr_err_ctx(rc, "data.task_options");
+        for (int64_t i = 0; !rc && i < c->data_n_train + c->data_n_eval; i++) {
+            Record r;
+            if ((rc = task_record(t, &o, (uint64_t)c->data_seed, i, 1, &r))) break;
+            rc = add_record(i < c->data_n_train ? train : ev, tok, &r, &buf, T, c->data_completion_only);
+            record_free(&r);
+        }
+        task_opts_free(&o);
+        free(store);
+        free(kv);
+    } else {
+        if (!c->data_train || !*c->data_train) return tr_err(TR_EINVAL, "set data.train (a JSONL file) or data.task");
+        Dataset d;
+        if ((rc = dataset_load(&d, c->data_train, c->data_skip_bad, log))) return rc;
+        int split = !c->data_eval || !*c->data_eval;
+        uint64_t cut = (uint64_t)(c->data_eval_frac * 18446744073709551616.0);
+        for (int64_t i = 0; i < d.n && !rc; i++) {
+            int held = split && c->data_eval_frac > 0 && mix64((uint64_t)c->data_seed ^ mix64((uint64_t)i)) < cut;
+            rc = add_record(held ? ev : train, tok, &d.rec[i], &buf, T, c->data_completion_only);
+            if (rc) rc = tr_err_ctx(rc, "%s: record %s", c->data_train, d.rec[i].id);
+        }
+        dataset_free(&d);
+        if (!rc && !split) {
+            if ((rc = dataset_load(&d, c->data_eval, c->data_skip_bad, log))) goto out;
+            for (int64_t i = 0; i < d.n && !rc; i++)
+                rc = add_record(ev, tok, &d.rec[i], &buf, T, c->data_completion_only);
+            dataset_free(&d);
+        }
+    }
+out:
+    tok_ids_free(&buf);
+    if (!rc && train->n == 0) rc = tr_err(TR_EINVAL, "no training documents with target tokens");
+    return rc;
+}
+
+/* ---- packing ---- */
+
+typedef struct {
+    const Docs *d;
+    uint64_t seed;
+    int64_t epoch, cursor;
+    int64_t *perm;
+    int shuffle;
+} Sampler;
+
+static void sampler_order(Sampler *s) {
+    for (int64_t i = 0; i < s->d->n; i++) s->perm[i] = i;
+    if (!s->shuffle) return;
+    Rng r;
+    rng_seed(&r, mix64(s->seed) ^ mix64((uint64_t)s->epoch + 1));
+    for (int64_t i = s->d->n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(rng_u64(&r) % (uint64_t)(i + 1));
+        int64_t t = s->perm[i];
+        s->perm[i] = s->perm[j];
+        s->perm[j] = t;
+    }
+}
+
+static int sampler_init(Sampler *s, const Docs *d, uint64_t seed, int shuffle) {
+    memset(s, 0, sizeof *s);
+    s->d = d;
+    s->seed = seed;
+    s->shuffle = shuffle;
+    s->perm = malloc((size_t)(d->n ? d->n : 1) * sizeof *s->perm);
+    if (!s->perm) return tr_err(TR_ENOMEM, "out of memory");
+    sampler_order(s);
+    return TR_OK;
+}
+
+/* Fills rows [0, B) of T tokens from the sampler. Returns the target
+ * count; *ntok gets the non-padding tokens. With wrap == 0 stops at the end
+ * of the data (remaining rows are padding). */
+static int64_t pack(Sampler *s, int B, int T, int wrap, int32_t *ids, int32_t *pos, int32_t *seg,
+                    int32_t *tgt, int64_t *ntok) {
+    const Docs *d = s->d;
+    int64_t nt = 0, ntk = 0;
+    for (int b = 0; b < B; b++) {
+        int used = 0, docno = 0;
+        int32_t *ri = ids + (size_t)b * T, *rp = pos + (size_t)b * T, *rs = seg + (size_t)b * T,
+                *rt = tgt + (size_t)b * T;
+        for (;;) {
+            if (s->cursor == d->n) {
+                if (!wrap) break;
+                s->epoch++;
+                s->cursor = 0;
+                sampler_order(s);
+            }
+            int64_t k = s->perm[s->cursor];
+            int len = d->len[k];
+            if (len > T - used) break;
+            const int32_t *src = d->ids + d->off[k];
+            for (int j = 0; j < len; j++) {
+                ri[used + j] = src[j];
+                rp[used + j] = j;
+                rs[used + j] = docno;
+                int has = j + 1 < len && j + 1 >= d->np[k];
+                rt[used + j] = has ? src[j + 1] : -1;
+                nt += has;
+            }
+            used += len;
+            docno++;
+            s->cursor++;
+        }
+        ntk += used;
+        for (int j = used; j < T; j++) {
+            ri[j] = 0;
+            rp[j] = 0;
+            rs[j] = -1;
+            rt[j] = -1;
+        }
+    }
+    *ntok = ntk;
+    return nt;
+}
+
+/* ---- the run ---- */
+
+typedef struct {
+    int B, T, A;
+    int32_t *ids, *pos, *seg, *tgt;
+    float *lp, *dlp;
+} Bufs;
+
+static int bufs_init(Bufs *b, int B, int T, int A) {
+    size_t n = (size_t)A * B * T;
+    b->B = B;
+    b->T = T;
+    b->A = A;
+    b->ids = malloc(n * sizeof(int32_t));
+    b->pos = malloc(n * sizeof(int32_t));
+    b->seg = malloc(n * sizeof(int32_t));
+    b->tgt = malloc(n * sizeof(int32_t));
+    b->lp = malloc((size_t)B * T * sizeof(float));
+    b->dlp = malloc((size_t)B * T * sizeof(float));
+    if (!b->ids || !b->pos || !b->seg || !b->tgt || !b->lp || !b->dlp) return tr_err(TR_ENOMEM, "out of memory");
+    return TR_OK;
+}
+
+static void bufs_free(Bufs *b) {
+    free(b->ids);
+    free(b->pos);
+    free(b->seg);
+    free(b->tgt);
+    free(b->lp);
+    free(b->dlp);
+}
+
+static ModelBatch batch_at(const Bufs *b, int a) {
+    size_t o = (size_t)a * b->B * b->T;
+    ModelBatch mb = {b->B, b->T, b->ids + o, b->pos + o, b->seg + o, NULL};
+    return mb;
+}
+
+/* Mean held-out cross-entropy over every target of the eval documents. */
+static int eval_loss(Model *m, const Docs *ev, int64_t max_docs, Bufs *b, double *out) {
+    Docs view = *ev;
+    if (max_docs > 0 && view.n > max_docs) view.n = max_docs;
+    Sampler s;
+    int rc = sampler_init(&s, &view, 0, 0);
+    if (rc) return rc;
+    double sum = 0;
+    int64_t cnt = 0;
+    while (s.cursor < view.n) {
+        int64_t ntok;
+        int64_t nt = pack(&s, b->B, b->T, 0, b->ids, b->pos, b->seg, b->tgt, &ntok);
+        if (nt == 0) continue;
+        ModelBatch mb = batch_at(b, 0);
+        if ((rc = model_forward(m, &mb, b->tgt, b->lp, NULL))) break;
+        for (size_t i = 0; i < (size_t)b->B * b->T; i++)
+            if (b->tgt[i] >= 0) sum -= b->lp[i];
+        cnt += nt;
+    }
+    free(s.perm);
+    *out = cnt ? sum / (double)cnt : NAN;
+    return rc;
+}
+
+static void fmt_eta(double s, char *buf, size_t cap) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, cap, "?");
+    else if (s >= 3600) snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)(fmod(s, 3600) / 60));
+    else snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+/* Keeps the metrics lines of steps <= step (a resumed run rewrites the rest). */
+static int metrics_truncate(const char *path, int64_t step) {
+    size_t len;
+    if (access(path, F_OK) != 0) return TR_OK;
+    char *s = tr_read_file(path, &len);
+    if (!s) return TR_EIO;
+    char *out = malloc(len + 1);
+    size_t o = 0;
+    if (!out) {
+        free(s);
+        return tr_err(TR_ENOMEM, "out of memory");
+    }
+    char *line = s, *end = s + len;
+    while (line < end) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t ll = nl ? (size_t)(nl - line) + 1 : (size_t)(end - line);
+        cJSON *j = cJSON_ParseWithLength(line, ll);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
+        if (cJSON_IsNumber(st) && st->valuedouble <= (double)step && nl) {
+            memcpy(out + o, line, ll);
+            o += ll;
+        }
+        cJSON_Delete(j);
+        line += ll;
+    }
+    int rc = tr_write_file_atomic(path, out, o);
+    free(out);
+    free(s);
+    return rc;
+}
+
+/* RUN/model: model + tokenizer files, replaced as a whole. */
+static int save_final(const Model *m, const char *run_dir, const char *tok_dir) {
+    char tmp[4200], fin[4200], old[4200], src[4400], dst[4400];
+    snprintf(tmp, sizeof tmp, "%s/.model.tmp", run_dir);
+    snprintf(fin, sizeof fin, "%s/model", run_dir);
+    snprintf(old, sizeof old, "%s/.model.old", run_dir);
+    int rc = ckpt_mkdirs(tmp);
+    if (!rc) rc = model_save(m, tmp, ST_F32);
+    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"};
+    for (int i = 0; i < 3 && !rc; i++) {
+        snprintf(src, sizeof src, "%s/%s", tok_dir, files[i]);
+        if (access(src, R_OK) != 0) continue;
+        snprintf(dst, sizeof dst, "%s/%s", tmp, files[i]);
+        rc = ckpt_copy_file(src, dst);
+    }
+    if (rc) return rc;
+    struct stat sb;
+    int had = stat(fin, &sb) == 0;
+    if (had && rename(fin, old) != 0) return tr_err(TR_EIO, "%s: cannot move aside", fin);
+    if (rename(tmp, fin) != 0) return tr_err(TR_EIO, "%s: cannot rename into place", fin);
+    if (had) {
+        for (int i = 0; i < 3; i++) {
+            snprintf(dst, sizeof dst, "%s/%s", old, files[i]);
+            unlink(dst);
+        }
+        snprintf(dst, sizeof dst, "%s/config.json", old);
+        unlink(dst);
+        snprintf(dst, sizeof dst, "%s/model.safetensors", old);
+        unlink(dst);
+        rmdir(old);
+    }
+    return TR_OK;
+}
+
+static void decay_mask_build(const Model *m, uint8_t *mask) {
+    memset(mask, 0, m->n_params);
+    for (int i = 0; i < m->n_table; i++) {
+        const ParamEntry *e = &m->table[i];
+        if (e->ndim == 2 && !(m->cfg.tie && strstr(e->name, "lm_head"))) memset(mask + e->off, 1, e->numel);
+    }
+}
+
+/* The tokenizer: given, the model's, or (new model) the byte-level one
+ * written into RUN/tokenizer. *dir gets the directory holding its files. */
+static int setup_tokenizer(const SftConfig *c, const char *run_dir, Tokenizer *tok, char *dir, size_t cap) {
+    if (c->tokenizer && *c->tokenizer) {
+        struct stat sb;
+        if (stat(c->tokenizer, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            snprintf(dir, cap, "%s", c->tokenizer);
+        } else {
+            snprintf(dir, cap, "%s", c->tokenizer);
+            char *sl = strrchr(dir, '/');
+            if (sl) *sl = 0;
+            else snprintf(dir, cap, ".");
+        }
+        return tok_load(tok, c->tokenizer);
+    }
+    if (c->model_path && *c->model_path) {
+        snprintf(dir, cap, "%s", c->model_path);
+        return tok_load(tok, c->model_path);
+    }
+    snprintf(dir, cap, "%s/tokenizer", run_dir);
+    int rc = tok_write_byte_level(dir, NULL, 0);
+    return rc ? rc : tok_load(tok, dir);
+}
+
+static int new_model(const SftConfig *c, const Tokenizer *tok, Model *m) {
+    ModelConfig mc;
+    int rc = config_preset(&mc, c->model_preset);
+    if (rc) return rc;
+    if (c->model_hidden) mc.C = (int)c->model_hidden;
+    if (c->model_layers) mc.L = (int)c->model_layers;
+    if (c->model_heads) mc.NH = (int)c->model_heads;
+    if (c->model_kv_heads) mc.KVH = (int)c->model_kv_heads;
+    if (c->model_intermediate) mc.F = (int)c->model_intermediate;
+    if (c->model_max_pos) mc.max_pos = (int)c->model_max_pos;
+    if (mc.C % mc.NH) return tr_err(TR_EINVAL, "model.hidden_size %d is not a multiple of model.num_heads %d", mc.C, mc.NH);
+    mc.HS = mc.C / mc.NH;
+    mc.V = c->model_vocab ? (int)c->model_vocab : (tok->vocab_size + 7) / 8 * 8;
+    if (mc.V < tok->vocab_size)
+        return tr_err(TR_EINVAL, "model.vocab_size %d is smaller than the tokenizer's %d", mc.V, tok->vocab_size);
+    mc.bos_id = tok->bos_id;
+    mc.n_eos = 0;
+    if (tok->eos_id >= 0) mc.eos_ids[mc.n_eos++] = tok->eos_id;
+    if ((rc = config_validate(&mc))) return rc;
+    if ((rc = model_create(m, &mc))) return rc;
+    model_init_random(m, (uint64_t)c->model_seed, (float)c->model_init_std);
+    return TR_OK;
+}
+
+int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
+    Model m = {0};
+    AdamW opt = {0};
+    Tokenizer tok = {0};
+    Docs train = {0}, ev = {0};
+    Sampler smp = {0};
+    Bufs b = {0};
+    uint8_t *decay = NULL;
+    FILE *mf = NULL;
+    cJSON *state = NULL;
+    char path[4400], tok_dir[4096];
+    int rc;
+    int64_t step = 0, tokens_seen = 0;
+    if (c->threads > 0) tr_set_threads((int)c->threads);
+    if ((rc = ckpt_mkdirs(run_dir))) return rc;
+    if ((rc = setup_tokenizer(c, run_dir, &tok, tok_dir, sizeof tok_dir))) goto cleanup;
+    int T = (int)c->seq_len, B = (int)c->batch_size, A = (int)c->grad_accum;
+
+    if (resume) {
+        char ck[4200];
+        int64_t st;
+        rc = ckpt_latest(run_dir, ck, sizeof ck, &st);
+        if (rc == 1) rc = tr_err(TR_EINVAL, "--resume %s: the run has no checkpoint yet", run_dir);
+        if (rc) goto cleanup;
+        if ((rc = ckpt_load(ck, &m, &opt, &state, &step))) goto cleanup;
+        if (log) fprintf(log, "sft: resuming from %s (step %lld)\n", ck, (long long)step);
+    } else if (c->model_path && *c->model_path) {
+        if ((rc = model_load(&m, c->model_path))) goto cleanup;
+    } else {
+        if ((rc = new_model(c, &tok, &m))) goto cleanup;
+    }
+    if (tok.vocab_size > m.cfg.V) {
+        rc = tr_err(TR_EINVAL, "the tokenizer has %d ids but the model only %d embedding rows", tok.vocab_size, m.cfg.V);
+        goto cleanup;
+    }
+    if (T > m.cfg.max_pos) {
+        rc = tr_err(TR_EINVAL, "train.seq_len %d exceeds the model's context %d", T, m.cfg.max_pos);
+        goto cleanup;
+    }
+    if ((rc = model_alloc_grads(&m))) goto cleanup;
+    if (!resume &&
+        (rc = adamw_init(&opt, m.n_params, (float)c->lr, (float)c->beta1, (float)c->beta2, (float)c->eps,
+                         (float)c->weight_decay)))
+        goto cleanup;
+    decay = malloc(m.n_params);
+    if (!decay) {
+        rc = tr_err(TR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    decay_mask_build(&m, decay);
+
+    double t0 = tr_time();
+    if ((rc = load_docs(c, &tok, &train, &ev, log))) goto cleanup;
+    if (log) {
+        fprintf(log, "sft: %lld training documents (%lld tokens), %lld held out, loaded in %.1fs", (long long)train.n,
+                (long long)train.n_ids, (long long)ev.n, tr_time() - t0);
+        if (train.n_trunc) fprintf(log, "; %lld truncated to %d tokens", (long long)train.n_trunc, T);
+        fprintf(log, "\n");
+    }
+    if ((rc = sampler_init(&smp, &train, (uint64_t)c->seed, 1))) goto cleanup;
+    if ((rc = bufs_init(&b, B, T, A))) goto cleanup;
+
+    int64_t total = c->steps;
+    if (total == 0) { /* rows of one epoch, by packing it once */
+        int64_t rows = 0, ntok;
+        while (smp.cursor < train.n) {
+            pack(&smp, 1, T, 0, b.ids, b.pos, b.seg, b.tgt, &ntok);
+            rows++;
+        }
+        total = (int64_t)ceil(c->epochs * (double)rows / (double)(B * A));
+        if (total < 1) total = 1;
+        smp.cursor = 0;
+    }
+    if (resume) {
+        const cJSON *dj = cJSON_GetObjectItemCaseSensitive(state, "data");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(dj, "epoch"), *cu = cJSON_GetObjectItemCaseSensitive(dj, "cursor");
+        const cJSON *tk = cJSON_GetObjectItemCaseSensitive(state, "tokens");
+        if (!cJSON_IsNumber(e) || !cJSON_IsNumber(cu) || cu->valuedouble > (double)train.n) {
+            rc = tr_err(TR_EFORMAT, "checkpoint state: data.epoch / data.cursor missing or beyond the data (was the data changed?)");
+            goto cleanup;
+        }
+        smp.epoch = (int64_t)e->valuedouble;
+        smp.cursor = (int64_t)cu->valuedouble;
+        sampler_order(&smp);
+        tokens_seen = cJSON_IsNumber(tk) ? (int64_t)tk->valuedouble : 0;
+    }
+    snprintf(path, sizeof path, "%s/config.yaml", run_dir);
+    if ((rc = conf_save_yaml(&SFT_SCHEMA, c, path))) goto cleanup;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    if (resume) {
+        if ((rc = metrics_truncate(path, step))) goto cleanup;
+    } else {
+        unlink(path);
+    }
+    mf = fopen(path, "a");
+    if (!mf) {
+        rc = tr_err(TR_EIO, "%s: cannot open for writing", path);
+        goto cleanup;
+    }
+    Sched sch = {(SchedKind)sched_parse(c->schedule), (float)c->lr, c->warmup, total, (float)(c->lr * c->min_lr_ratio)};
+    if (log)
+        fprintf(log, "sft: %lld steps of %d x %d x %d tokens, model %.2fM parameters, lr %g (%s)\n", (long long)total, A, B,
+                T, m.n_params / 1e6, c->lr, c->schedule);
+
+    int tty = log && isatty(fileno(log));
+    double t_start = tr_time(), loss_acc = 0, last_eval = NAN;
+    int64_t tok_window = 0, n_acc = 0, start_step = step;
+    double t_window = tr_time();
+    int64_t stop_at = c->stop_after > 0 && start_step + c->stop_after < total ? start_step + c->stop_after : total;
+    while (step < stop_at) {
+        double lr = sched_lr(&sch, step);
+        int64_t nt = 0, ntok_all = 0;
+        for (int a = 0; a < A; a++) {
+            int64_t ntok;
+            size_t o = (size_t)a * B * T;
+            nt += pack(&smp, B, T, 1, b.ids + o, b.pos + o, b.seg + o, b.tgt + o, &ntok);
+            ntok_all += ntok;
+        }
+        if (nt == 0) {
+            rc = tr_err(TR_EINVAL, "a batch without target tokens");
+            goto cleanup;
+        }
+        model_zero_grads(&m);
+        double loss = 0;
+        for (int a = 0; a < A; a++) {
+            ModelBatch mb = batch_at(&b, a);
+            const int32_t *tg = b.tgt + (size_t)a * B * T;
+            if ((rc = model_forward(&m, &mb, tg, b.lp, NULL))) goto cleanup;
+            for (size_t i = 0; i < (size_t)B * T; i++) {
+                if (tg[i] >= 0) loss -= b.lp[i];
+                b.dlp[i] = tg[i] >= 0 ? (float)(-1.0 / (double)nt) : 0.0f;
+            }
+            if ((rc = model_backward(&m, &mb, tg, b.dlp, NULL))) goto cleanup;
+        }
+        loss /= (double)nt;
+        if (!isfinite(loss)) {
+            rc = tr_err(TR_EINVAL, "step %lld: loss is %g (lower optim.lr?)", (long long)step + 1, loss);
+            goto cleanup;
+        }
+        double gn = grad_clip(m.grads, m.n_params, c->grad_clip);
+        adamw_step(&opt, m.params, m.grads, (float)lr, decay);
+        step++;
+        tokens_seen += ntok_all;
+        tok_window += ntok_all;
+        loss_acc += loss;
+        n_acc++;
+
+        int do_eval = ev.n > 0 && ((c->eval_every > 0 && step % c->eval_every == 0) || step == total);
+        if (do_eval) {
+            double el;
+            if ((rc = eval_loss(&m, &ev, c->eval_docs, &b, &el))) goto cleanup;
+            last_eval = el;
+        }
+        if (step % c->log_every == 0 || step == total || do_eval) {
+            double now = tr_time(), tps = tok_window / (now - t_window + 1e-9);
+            double per = (now - t_start) / (double)(step - start_step);
+            char eta[32];
+            fmt_eta(per * (double)(total - step), eta, sizeof eta);
+            fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens\":%lld,\"tok_s\":%.1f",
+                    (long long)step, loss_acc / n_acc, lr, gn, (long long)tokens_seen, tps);
+            if (do_eval) fprintf(mf, ",\"eval_loss\":%.6f", last_eval);
+            fprintf(mf, "}\n");
+            fflush(mf);
+            if (log) {
+                fprintf(log, "%sstep %lld/%lld | loss %.4f", tty ? "\r\033[K" : "", (long long)step, (long long)total,
+                        loss_acc / n_acc);
+                if (!isnan(last_eval)) fprintf(log, " | eval %.4f", last_eval);
+                fprintf(log, " | lr %.2e | %.1fk tok/s | ETA %s%s", lr, tps / 1000, eta, tty ? "" : "\n");
+                if (tty && (do_eval || step == total)) fputc('\n', log);
+                fflush(log);
+            }
+            loss_acc = 0;
+            n_acc = 0;
+            tok_window = 0;
+            t_window = now;
+        }
+        if ((c->ckpt_every > 0 && step % c->ckpt_every == 0) || step == stop_at) {
+            cJSON *s = cJSON_CreateObject();
+            cJSON *dj = cJSON_AddObjectToObject(s, "data");
+            cJSON_AddNumberToObject(dj, "epoch", (double)smp.epoch);
+            cJSON_AddNumberToObject(dj, "cursor", (double)smp.cursor);
+            cJSON_AddNumberToObject(s, "tokens", (double)tokens_seen);
+            rc = ckpt_save(run_dir, step, &m, &opt, s, tok_dir, (int)c->ckpt_keep);
+            cJSON_Delete(s);
+            if (rc) goto cleanup;
+        }
+    }
+    if (step < total) {
+        if (log) fprintf(log, "sft: stopped after step %lld of %lld (train.stop_after); --resume %s goes on\n",
+                         (long long)step, (long long)total, run_dir);
+        goto cleanup;
+    }
+    if ((rc = save_final(&m, run_dir, tok_dir))) goto cleanup;
+    if (log)
+        fprintf(log, "sft: done, %lld steps in %.1fs; model in %s/model\n", (long long)(step - start_step),
+                tr_time() - t_start, run_dir);
+cleanup:
+    if (mf) fclose(mf);
+    cJSON_Delete(state);
+    free(smp.perm);
+    free(decay);
+    bufs_free(&b);
+    docs_free(&train);
+    docs_free(&ev);
+    adamw_free(&opt);
+    model_free(&m);
+    tok_free(&tok);
+    return rc;
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# data / sft / eval end to end through the CLI: generators are deterministic
+# and chunkable, malformed JSONL lines are reported with file:line and field,
+# configs reject unknown keys with a suggestion, a stopped SFT run resumes to
+# the same weights as a straight one, eval prints the documented JSON.
+# usage: data_cli.sh THINKRL PYTHON WORKDIR
+set -uo pipefail
+bin=$1 py=$2 work=$3/data_cli
+rm -rf "$work" && mkdir -p "$work"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect_fail() {
+  local needle=$1; shift
+  if "$@" >"$work/out" 2>"$work/err"; then bad "should fail: $*"; return; fi
+  grep -q -- "$needle" "$work/err" && ok || bad "message of '$*' lacks '$needle': $(cat "$work/err")"
+}
+
+for c in data sft eval; do
+  "$bin" "$c" --help >"$work/help" 2>&1 && grep -q -- "--" "$work/help" && ok || bad "$c --help"
+done
+"$bin" data tasks | grep -q "^arith:" && ok || bad "data tasks lists arith"
+
+# generators: same seed -> same bytes; two ranges == one run
+for t in arith countdown word; do
+  "$bin" data gen $t --n 200 --seed 5 --out "$work/$t.a.jsonl" 2>/dev/null && ok || bad "gen $t"
+  "$bin" data gen $t --n 200 --seed 5 --out "$work/$t.b.jsonl" 2>/dev/null
+  cmp -s "$work/$t.a.jsonl" "$work/$t.b.jsonl" && ok || bad "$t not deterministic"
+  { "$bin" data gen $t --n 120 --seed 5 --out - ; "$bin" data gen $t --n 80 --first 120 --seed 5 --out - ; } >"$work/$t.c.jsonl" 2>/dev/null
+  cmp -s "$work/$t.a.jsonl" "$work/$t.c.jsonl" && ok || bad "$t ranges differ from one run"
+  "$bin" data gen $t --n 200 --seed 6 --out "$work/$t.d.jsonl" 2>/dev/null
+  cmp -s "$work/$t.a.jsonl" "$work/$t.d.jsonl" && bad "$t: seeds 5 and 6 give the same data" || ok
+  "$bin" data check "$work/$t.a.jsonl" | grep -q "200 records" && ok || bad "check $t"
+done
+"$bin" data gen arith --n 2000 --seed 1 --out "$work/mix.jsonl" mix=direct:0,column:1,split:0 2>/dev/null
+[ "$(grep -c '"pattern":"column"' "$work/mix.jsonl")" = 2000 ] && ok || bad "custom mix not applied"
+expect_fail "digts" "$bin" data gen arith --n 5 --out "$work/x" digts=2
+expect_fail "mix" "$bin" data gen arith --n 5 --out "$work/x" mix=direct:0,column:0,split:0
+
+# malformed lines: file:line and field
+printf '%s\n' '{"prompt":"1+1=","answer":"2"}' '' '{"prompt":"2+2=","answer":[4]}' '{"messages":[{"role":"user"}]}' 'not json' '{"prompt":"3+3=","answer":"6"}' >"$work/bad.jsonl"
+expect_fail "bad.jsonl:3: field 'answer'" "$bin" data check "$work/bad.jsonl"
+grep -q "bad.jsonl:4: field 'messages\[0\].content'" "$work/err" && ok || bad "line 4 not reported: $(cat "$work/err")"
+grep -q "bad.jsonl:5:" "$work/err" && ok || bad "line 5 not reported"
+"$bin" data check "$work/bad.jsonl" --skip-bad 2>/dev/null | grep -q "2 records.*3 bad lines" && ok || bad "check --skip-bad counts"
+expect_fail "bad.jsonl:3" "$bin" eval --model "$work/none" --data "$work/bad.jsonl"
+
+# sft: tiny model on arith from the task, overrides, unknown key, stop + resume
+tiny="model.hidden_size=64 model.num_layers=2 model.num_heads=4 model.num_kv_heads=2 model.intermediate_size=128
+      model.max_position=128 data.task=arith data.n_train=600 data.n_eval=50 train.seq_len=96 train.batch_size=8
+      train.steps=24 optim.warmup=4 eval.every=8 ckpt.every=8 log.every=4 threads=1"
+cat >"$work/sft.yaml" <<'YAML'
+optim:
+  lr: 3e-3
+YAML
+expect_fail "did you mean 'optim.lr'" "$bin" sft --config "$work/sft.yaml" --out "$work/r0" optim.lrr=1
+printf 'optim:\n  lr: fast\n' >"$work/badcfg.yaml"
+expect_fail "badcfg.yaml:2" "$bin" sft --config "$work/badcfg.yaml" --out "$work/r0"
+"$bin" sft --config "$work/sft.yaml" --out "$work/r1" $tiny >"$work/sft1.log" 2>&1 && ok || bad "sft run: $(tail -3 "$work/sft1.log")"
+grep -q "step 24/24" "$work/sft1.log" && ok || bad "progress line"
+[ -f "$work/r1/model/model.safetensors" ] && [ -f "$work/r1/config.yaml" ] && ok || bad "run dir layout"
+grep -q "lr: 0.003" "$work/r1/config.yaml" && ok || bad "effective config lacks the file's lr: $(grep lr "$work/r1/config.yaml")"
+"$py" - "$work/r1/metrics.jsonl" <<'PY' && ok || bad "metrics.jsonl"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert rows[-1]["step"] == 24 and "eval_loss" in rows[-1] and rows[-1]["loss"] < rows[0]["loss"], rows
+PY
+"$bin" sft --config "$work/sft.yaml" --out "$work/r2" $tiny train.stop_after=12 >/dev/null 2>&1 && ok || bad "stopped run"
+[ ! -d "$work/r2/model" ] && ok || bad "stopped run wrote a final model"
+"$bin" sft --resume "$work/r2" train.stop_after=0 >"$work/sft2.log" 2>&1 && ok || bad "resume: $(tail -3 "$work/sft2.log")"
+cmp -s "$work/r1/model/model.safetensors" "$work/r2/model/model.safetensors" && ok || bad "resumed weights differ from the straight run"
+expect_fail "not a run directory" "$bin" sft --resume "$work/r0"
+
+# eval: JSON summary with the documented fields
+"$bin" data gen arith --n 20 --seed 99 --out "$work/test.jsonl" 2>/dev/null
+"$bin" eval --model "$work/r1/model" --data "$work/test.jsonl" --n 4 --max-new-tokens 40 --json --samples "$work/samples.jsonl" >"$work/eval.json" 2>"$work/eval.err" && ok || bad "eval: $(cat "$work/eval.err")"
+"$py" - "$work/eval.json" "$work/samples.jsonl" <<'PY' && ok || bad "eval json: $(cat "$work/eval.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ["acc", "pass@1", "pass@2", "pass@4", "maj@4", "format_rate", "len_mean", "patterns"]:
+    assert k in d, k
+assert d["prompts"] == 20 and d["samples"] == 4
+assert set(d["patterns"]) >= {"direct", "column", "split", "other"}, d["patterns"]
+assert abs(sum(p["freq"] for p in d["patterns"].values()) - 1) < 1e-6
+s = [json.loads(l) for l in open(sys.argv[2])]
+assert len(s) == 80 and all("response" in x and "pattern" in x for x in s)
+assert abs(sum(x["correct"] for x in s) / 80 - d["acc"]) < 1e-6
+PY
+"$bin" eval --model "$work/r1/model" --data "$work/test.jsonl" --n 2 --max-new-tokens 20 2>/dev/null | grep -q "pass@1" && ok || bad "eval table"
+expect_fail "--n" "$bin" eval --model "$work/r1/model" --data "$work/test.jsonl" --n 0
+
+echo "data_cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]

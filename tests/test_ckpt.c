@@ -1,0 +1,124 @@
+/* Checkpoints: save/load gives back bit-identical weights, optimiser
+ * moments, step and caller state; `latest` names the newest; old ones are
+ * pruned; a corrupted file is refused by its checksum; leftovers of an
+ * interrupted save are ignored and cleaned. */
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "thinkrl/ckpt.h"
+
+static int exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static void rm_rf(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", dir);
+}
+
+int main(void) {
+    char tmpl[] = "/tmp/thinkrl_ckpt_XXXXXX";
+    char *run = mkdtemp(tmpl);
+    TR_ASSERT(run);
+    ModelConfig c;
+    TR_ASSERT(config_preset(&c, "nano") == TR_OK);
+    c.V = 64;
+    c.L = 2;
+    Model m;
+    TR_ASSERT(model_create(&m, &c) == TR_OK);
+    model_init_random(&m, 3, 0.02f);
+    AdamW opt;
+    TR_ASSERT(adamw_init(&opt, m.n_params, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f) == TR_OK);
+    Rng r;
+    rng_seed(&r, 11);
+    for (size_t i = 0; i < opt.n; i++) {
+        opt.m[i] = rng_normal(&r);
+        opt.v[i] = rng_uniform(&r);
+    }
+    opt.t = 17;
+    Rng saved_rng = r;
+    char p[4400], latest[4200];
+    int64_t step = -1;
+    CHECK(ckpt_latest(run, latest, sizeof latest, &step) == 1, "no checkpoint yet");
+
+    for (int64_t s = 10; s <= 30; s += 10) {
+        cJSON *st = cJSON_CreateObject();
+        cJSON_AddNumberToObject(st, "cursor", (double)s * 3);
+        cJSON_AddItemToObject(st, "rng", ckpt_rng_json(&r));
+        int rc = ckpt_save(run, s, &m, &opt, st, NULL, 2);
+        CHECK(rc == TR_OK, "save step %lld: %s", (long long)s, tr_errmsg());
+        cJSON_Delete(st);
+    }
+    snprintf(p, sizeof p, "%s/ckpt/step-00000010", run);
+    CHECK(!exists(p), "step 10 pruned (keep 2)");
+    snprintf(p, sizeof p, "%s/ckpt/step-00000020", run);
+    CHECK(exists(p), "step 20 kept");
+    CHECK(ckpt_latest(run, latest, sizeof latest, &step) == TR_OK && step == 30, "latest is step 30 (%lld)", (long long)step);
+
+    /* load: bit-identical */
+    Model m2;
+    AdamW o2;
+    cJSON *st2 = NULL;
+    int64_t s2 = 0;
+    int rc = ckpt_load(latest, &m2, &o2, &st2, &s2);
+    CHECK(rc == TR_OK, "load: %s", tr_errmsg());
+    if (rc == TR_OK) {
+        CHECK(s2 == 30, "step %lld", (long long)s2);
+        CHECK(m2.n_params == m.n_params && !memcmp(m2.params, m.params, m.n_params * sizeof(float)), "weights identical");
+        CHECK(o2.n == opt.n && !memcmp(o2.m, opt.m, opt.n * sizeof(float)) && !memcmp(o2.v, opt.v, opt.n * sizeof(float)),
+              "moments identical");
+        CHECK(o2.t == 17 && o2.lr == opt.lr && o2.beta2 == opt.beta2 && o2.weight_decay == opt.weight_decay, "adamw settings");
+        Rng back;
+        CHECK(ckpt_rng_from_json(cJSON_GetObjectItem(st2, "rng"), &back) == TR_OK && !memcmp(&back, &saved_rng, sizeof back),
+              "rng state identical");
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(st2, "cursor")) == 90, "caller state");
+        cJSON_Delete(st2);
+        model_free(&m2);
+        adamw_free(&o2);
+    }
+
+    /* an interrupted save leaves a .tmp directory: latest still loads, and
+     * the next save cleans it */
+    snprintf(p, sizeof p, "%s/ckpt/.tmp-step-00000040", run);
+    CHECK(ckpt_mkdirs(p) == TR_OK, "make leftover");
+    CHECK(ckpt_latest(run, latest, sizeof latest, &step) == TR_OK && step == 30, "latest unaffected by a partial save");
+    CHECK(ckpt_save(run, 40, &m, NULL, NULL, NULL, 2) == TR_OK, "save 40: %s", tr_errmsg());
+    CHECK(ckpt_latest(run, latest, sizeof latest, &step) == TR_OK && step == 40, "latest 40");
+
+    /* corruption: flip one byte of the weights */
+    snprintf(p, sizeof p, "%s/model.safetensors", latest);
+    FILE *f = fopen(p, "r+b");
+    TR_ASSERT(f);
+    fseek(f, -5, SEEK_END);
+    int ch = fgetc(f);
+    fseek(f, -5, SEEK_END);
+    fputc(ch ^ 0x40, f);
+    fclose(f);
+    rc = ckpt_load(latest, &m2, NULL, NULL, &s2);
+    CHECK(rc != TR_OK && strstr(tr_errmsg(), "checksum") && strstr(tr_errmsg(), "model.safetensors"),
+          "corrupt file refused: %s", tr_errmsg());
+    /* a checkpoint without optimiser state cannot fill one */
+    snprintf(p, sizeof p, "%s/ckpt/step-00000030", run);
+    rc = ckpt_load(p, &m2, &o2, NULL, &s2);
+    CHECK(rc == TR_OK, "step 30 still loads: %s", tr_errmsg());
+    if (rc == TR_OK) {
+        model_free(&m2);
+        adamw_free(&o2);
+    }
+    /* latest naming garbage */
+    snprintf(p, sizeof p, "%s/ckpt/latest", run);
+    TR_ASSERT(tr_write_file_atomic(p, "nonsense\n", 9) == TR_OK);
+    rc = ckpt_latest(run, latest, sizeof latest, &step);
+    CHECK(rc < 0 && strstr(tr_errmsg(), "latest"), "bad latest: %s", tr_errmsg());
+
+    adamw_free(&opt);
+    model_free(&m);
+    rm_rf(run);
+    return tu_summary("test_ckpt");
+}
