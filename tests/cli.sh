@@ -6,15 +6,7 @@ set -uo pipefail
 bin=$1 py=$2 work=$3/cli
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work" && mkdir -p "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-# expect_fail NEEDLE CMD...: non-zero exit and NEEDLE in stderr
-expect_fail() {
-  local needle=$1; shift
-  if "$@" >"$work/out" 2>"$work/err"; then bad "should fail: $*"; return; fi
-  grep -q -- "$needle" "$work/err" && ok || bad "message of '$*' lacks '$needle': $(cat "$work/err")"
-}
+. "$(dirname "$0")/testlib.sh"
 
 for c in init info score tokenize detokenize; do
   "$bin" "$c" --help >"$work/help" 2>&1 && grep -q -- "--" "$work/help" && ok || bad "$c --help"
@@ -54,5 +46,4 @@ cp "$work/nano/config.json" "$work/broken/config.json"
 head -c 5000 "$work/nano/model.safetensors" >"$work/broken/model.safetensors"
 expect_fail "model.safetensors" "$bin" info --model "$work/broken"
 
-echo "cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli

@@ -7,14 +7,8 @@
 set -uo pipefail
 bin=$1 py=$2 work=$3/data_cli
 rm -rf "$work" && mkdir -p "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect_fail() {
-  local needle=$1; shift
-  if "$@" >"$work/out" 2>"$work/err"; then bad "should fail: $*"; return; fi
-  grep -q -- "$needle" "$work/err" && ok || bad "message of '$*' lacks '$needle': $(cat "$work/err")"
-}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/testlib.sh"
 
 for c in data sft eval; do
   "$bin" "$c" --help >"$work/help" 2>&1 && grep -q -- "--" "$work/help" && ok || bad "$c --help"
@@ -89,5 +83,4 @@ PY
 "$bin" eval --model "$work/r1/model" --data "$work/test.jsonl" --n 2 --max-new-tokens 20 2>/dev/null | grep -q "pass@1" && ok || bad "eval table"
 expect_fail "--n" "$bin" eval --model "$work/r1/model" --data "$work/test.jsonl" --n 0
 
-echo "data_cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish data_cli

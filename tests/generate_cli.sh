@@ -8,17 +8,9 @@
 set -uo pipefail
 bin=$1 fixture=$2 py=$3 work=$4/generate_cli
 rm -rf "$work" && mkdir -p "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-# expect_fail NEEDLE CMD...: non-zero exit, NEEDLE in stderr, nothing on stdout
-expect_fail() {
-  local needle=$1; shift
-  if "$@" >"$work/out" 2>"$work/err"; then bad "should fail: $*"; return; fi
-  if ! grep -qF -- "$needle" "$work/err"; then bad "message of '$*' lacks '$needle': $(cat "$work/err")"; return; fi
-  [ -s "$work/out" ] && { bad "'$*' printed output before failing"; return; }
-  ok
-}
+here=$(cd "$(dirname "$0")" && pwd)
+QUIET_STDOUT=1
+. "$(dirname "$0")/testlib.sh"
 # pyj 'EXPR' FILE: evaluates a Python expression over L = the JSON lines of FILE
 pyj() { "$py" -c "import json,sys; L=[json.loads(l) for l in open(sys.argv[2])]; sys.exit(0 if ($1) else 1)" "$1" "$2"; }
 
@@ -140,5 +132,4 @@ expect_fail "longtext.jsonl:1: the prompt has 100 tokens" "$bin" generate --mode
 expect_fail "No such file" "$bin" generate --model "$m" --prompts "$work/missing.jsonl"
 expect_fail "--eos" "$bin" generate --model "$m" --prompt-ids 5 --eos 1000
 
-echo "generate_cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish generate_cli
