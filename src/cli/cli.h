@@ -15,6 +15,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Prints "thinkrl <cmd>: <message>" to stderr and returns 1 (exit status). */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

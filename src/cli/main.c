@@ -24,6 +24,7 @@ static const Command COMMANDS[] = {
     {"data", cmd_data, "generate task records (JSONL), check a dataset, list tasks"},
     {"sft", cmd_sft, "supervised fine-tuning / pretraining into a run directory"},
     {"eval", cmd_eval, "accuracy, pass@k, maj@k and reasoning patterns on a dataset"},
+    {"report", cmd_report, "a run directory's metrics as one self-contained HTML report"},
 };
 
 int cli_fail(const char *cmd, const char *fmt, ...) {

@@ -1,0 +1,516 @@
+/* report_write on synthetic run directories (RL with shifting pattern shares,
+ * missing keys, null / NaN / Infinity values, a bad line and a truncated last
+ * line; SFT resumed with repeated steps; a long run), checked by parsing the
+ * HTML: tag balance, charts and series counts, path geometry against the
+ * grid lines, nice ticks, legends, escaping, no network references. */
+#include <ctype.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "thinkrl/core.h"
+#include "thinkrl/report.h"
+
+static void write_text(const char *dir, const char *name, const char *text) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    if (!f) {
+        perror(p);
+        exit(2);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *slurp(const char *dir, const char *name) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char *s = tr_read_file(p, NULL);
+    if (!s) fprintf(stderr, "cannot read %s: %s\n", p, tr_errmsg());
+    return s;
+}
+
+static size_t count_in(const char *a, const char *z, const char *needle) {
+    size_t n = 0, nl = strlen(needle);
+    for (const char *p = a; (p = strstr(p, needle)) && p + nl <= z; p += nl) n++;
+    return n;
+}
+
+/* The value of attribute name="..." inside the tag [tag, tag_end). */
+static int attr(const char *tag, const char *tag_end, const char *name, char *out, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s=\"", name);
+    const char *p = strstr(tag, pat);
+    if (!p || p >= tag_end) return 0;
+    p += strlen(pat);
+    const char *q = strchr(p, '"');
+    if (!q || q > tag_end || (size_t)(q - p) >= cap) return 0;
+    memcpy(out, p, (size_t)(q - p));
+    out[q - p] = 0;
+    return 1;
+}
+
+/* Tag balance: every opened element is closed in order; void elements and
+ * self-closed tags excepted. Returns the number of problems. */
+static int tag_balance(const char *html) {
+    const char *stack[512];
+    size_t lens[512];
+    int sp = 0, bad = 0;
+    static const char *const voids[] = {"meta", "br", "hr", "img", "input", "link", "wbr"};
+    for (const char *p = html; (p = strchr(p, '<'));) {
+        const char *e = strchr(p, '>');
+        if (!e) return bad + 1;
+        if (p[1] == '!') {
+            p = e + 1;
+            continue;
+        }
+        int closing = p[1] == '/';
+        const char *n0 = p + 1 + closing, *n1 = n0;
+        while (isalnum((unsigned char)*n1)) n1++;
+        size_t nl = (size_t)(n1 - n0);
+        if (!nl) {
+            fprintf(stderr, "stray '<' at offset %ld\n", (long)(p - html));
+            bad++;
+        } else if (closing) {
+            if (!sp || lens[sp - 1] != nl || strncmp(stack[sp - 1], n0, nl)) {
+                fprintf(stderr, "unbalanced </%.*s> at offset %ld\n", (int)nl, n0, (long)(p - html));
+                bad++;
+            } else {
+                sp--;
+            }
+        } else if (e[-1] != '/') {
+            int v = 0;
+            for (size_t i = 0; i < sizeof voids / sizeof *voids; i++)
+                v |= strlen(voids[i]) == nl && !strncmp(voids[i], n0, nl);
+            if (!v && sp < 512) {
+                stack[sp] = n0;
+                lens[sp++] = nl;
+            }
+        }
+        p = e + 1;
+    }
+    if (sp) fprintf(stderr, "%d unclosed elements, innermost <%.*s>\n", sp, (int)lens[sp - 1], stack[sp - 1]);
+    return bad + sp;
+}
+
+typedef struct {
+    const char *a, *z; /* the <svg ...> ... </svg> text */
+    double W, H;
+} Svg;
+
+static int find_chart(const char *html, const char *id, Svg *out) {
+    char want[256];
+    snprintf(want, sizeof want, " data-metric=\"%s\"", id);
+    for (const char *p = html; (p = strstr(p, "<svg ")); p++) {
+        const char *e = strchr(p, '>');
+        const char *m = strstr(p, want);
+        if (!m || m > e) continue;
+        out->a = p;
+        out->z = strstr(p, "</svg>");
+        char vb[128];
+        if (!out->z || !attr(p, e, "viewBox", vb, sizeof vb)) return 0;
+        double x0, y0;
+        if (sscanf(vb, "%lf %lf %lf %lf", &x0, &y0, &out->W, &out->H) != 4 || x0 != 0 || y0 != 0) return 0;
+        out->z += 6;
+        return 1;
+    }
+    return 0;
+}
+
+#define MAXV 20000
+
+/* Parses the path d="M x,y L x,y ..." of the element with class cls and
+ * data-series key inside svg; returns the number of vertices (-1: absent). */
+static int series_path(const Svg *s, const char *cls, const char *key, double *xs, double *ys) {
+    char want[256];
+    snprintf(want, sizeof want, "<path class=\"%s\" data-series=\"%s\"", cls, key);
+    const char *p = strstr(s->a, want);
+    if (!p || p > s->z) return -1;
+    const char *e = strchr(p, '>');
+    static char d[MAXV * 24];
+    if (!attr(p, e, "d", d, sizeof d)) return -1;
+    int n = 0;
+    const char *q = d;
+    while (*q && n < MAXV) {
+        while (*q && (isalpha((unsigned char)*q) || *q == ' ' || *q == ',')) q++;
+        if (!*q) break;
+        char *end;
+        xs[n] = strtod(q, &end);
+        if (end == q) return -2;
+        q = end;
+        while (*q == ',' || *q == ' ') q++;
+        ys[n] = strtod(q, &end);
+        if (end == q) return -2;
+        q = end;
+        n++;
+    }
+    return n;
+}
+
+/* Checks a chart: present, n_series series paths with finite, in-viewBox,
+ * non-decreasing-x vertices; y ticks nice and evenly spaced. */
+static void check_chart(const char *html, const char *id, int n_series) {
+    Svg s;
+    if (!find_chart(html, id, &s)) {
+        CHECK(0, "chart %s missing", id);
+        return;
+    }
+    int got = (int)count_in(s.a, s.z, "<path class=\"series\"");
+    CHECK(got == n_series, "chart %s: %d series, expected %d", id, got, n_series);
+    CHECK(count_in(s.a, s.z, "class=\"legend-item\"") == (size_t)n_series, "chart %s: legend items", id);
+    CHECK(count_in(s.a, s.z, "<text class=\"title\"") == 1, "chart %s: title", id);
+    static double xs[MAXV], ys[MAXV];
+    for (const char *p = s.a; (p = strstr(p, "<path class=\"series\" data-series=\"")) && p < s.z; p++) {
+        char key[256];
+        const char *e = strchr(p, '>');
+        if (!attr(p, e, "data-series", key, sizeof key)) continue;
+        int n = series_path(&s, "series", key, xs, ys);
+        CHECK(n >= 1, "chart %s series %s: path unreadable (%d)", id, key, n);
+        for (int i = 0; i < n; i++) {
+            CHECK(isfinite(xs[i]) && isfinite(ys[i]) && xs[i] >= 0 && xs[i] <= s.W && ys[i] >= 0 && ys[i] <= s.H,
+                  "chart %s series %s: vertex %d (%g, %g) outside 0 0 %g %g", id, key, i, xs[i], ys[i], s.W, s.H);
+            if (i) CHECK(xs[i] >= xs[i - 1], "chart %s series %s: x goes back at %d", id, key, i);
+        }
+    }
+    /* y ticks: evenly spaced multiples of 1, 2, 2.5 or 5 x 10^k */
+    double tv[64];
+    int nt = 0;
+    for (const char *p = s.a; (p = strstr(p, "data-axis=\"y\" data-value=\"")) && p < s.z && nt < 64; p++)
+        tv[nt++] = atof(p + strlen("data-axis=\"y\" data-value=\""));
+    CHECK(nt >= 2 && nt <= 12, "chart %s: %d y ticks", id, nt);
+    CHECK(count_in(s.a, s.z, "<text class=\"tick\" data-axis=\"y\"") == (size_t)nt, "chart %s: y tick labels", id);
+    CHECK(count_in(s.a, s.z, "<text class=\"tick\" data-axis=\"x\"") >= 2, "chart %s: x tick labels", id);
+    if (nt >= 2) {
+        double st = tv[1] - tv[0];
+        double mag = pow(10, floor(log10(st) + 1e-9)), mant = st / mag;
+        int nice = fabs(mant - 1) < 1e-6 || fabs(mant - 2) < 1e-6 || fabs(mant - 2.5) < 1e-6 || fabs(mant - 5) < 1e-6;
+        CHECK(nice, "chart %s: y tick step %g not nice", id, st);
+        for (int i = 0; i < nt; i++) {
+            double k = tv[i] / st;
+            CHECK(fabs(k - round(k)) < 1e-6, "chart %s: tick %g not a multiple of %g", id, tv[i], st);
+            if (i) CHECK(fabs(tv[i] - tv[i - 1] - st) < 1e-9 * fmax(1, fabs(st)) + 1e-12, "chart %s: uneven ticks", id);
+        }
+    }
+}
+
+/* Vertex count of a series in a chart. */
+static int n_vertices(const char *html, const char *id, const char *key) {
+    Svg s;
+    static double xs[MAXV], ys[MAXV];
+    if (!find_chart(html, id, &s)) return -1;
+    return series_path(&s, "series", key, xs, ys);
+}
+
+/* Checks that a series vertex maps back to (step, value) through the grid. */
+static void check_point_cls(const char *html, const char *cls, const char *id, const char *key, int idx, double step,
+                            double value) {
+    Svg s;
+    static double xs[MAXV], ys[MAXV];
+    if (!find_chart(html, id, &s)) {
+        CHECK(0, "chart %s missing", id);
+        return;
+    }
+    int n = series_path(&s, cls, key, xs, ys);
+    if (idx < 0) idx += n;
+    CHECK(n > idx && idx >= 0, "%s %s: no vertex %d", id, key, idx);
+    if (n <= idx || idx < 0) return;
+    double yv[64], yp[64], xv[64], xp[64];
+    int ny = 0, nx = 0;
+    for (const char *p = s.a; (p = strstr(p, "<line class=\"grid\"")) && p < s.z; p++) {
+        const char *e = strchr(p, '>');
+        char ax[8], v[64], c[64];
+        if (!attr(p, e, "data-axis", ax, sizeof ax) || !attr(p, e, "data-value", v, sizeof v)) continue;
+        if (ax[0] == 'y' && ny < 64 && attr(p, e, "y1", c, sizeof c)) yv[ny] = atof(v), yp[ny++] = atof(c);
+        if (ax[0] == 'x' && nx < 64 && attr(p, e, "x1", c, sizeof c)) xv[nx] = atof(v), xp[nx++] = atof(c);
+    }
+    CHECK(ny >= 2 && nx >= 2, "%s: grid lines missing", id);
+    if (ny < 2 || nx < 2) return;
+    double ey = yp[0] + (value - yv[0]) * (yp[ny - 1] - yp[0]) / (yv[ny - 1] - yv[0]);
+    double ex = xp[0] + (step - xv[0]) * (xp[nx - 1] - xp[0]) / (xv[nx - 1] - xv[0]);
+    CHECK(fabs(ys[idx] - ey) < 0.15 && fabs(xs[idx] - ex) < 0.15,
+          "%s %s vertex %d at (%g, %g), expected (%g, %g) for step %g value %g", id, key, idx, xs[idx], ys[idx], ex,
+          ey, step, value);
+}
+
+static void check_point(const char *html, const char *id, const char *key, int idx, double step, double value) {
+    check_point_cls(html, "series", id, key, idx, step, value);
+}
+
+static void check_common(const char *html) {
+    CHECK(!strncmp(html, "<!DOCTYPE html>", 15), "doctype");
+    CHECK(tag_balance(html) == 0, "tags unbalanced");
+    size_t nsvg = count_in(html, html + strlen(html), "<svg ");
+    CHECK(nsvg == count_in(html, html + strlen(html), "</svg>"), "svg open/close");
+    size_t http = count_in(html, html + strlen(html), "http");
+    size_t xmlns = count_in(html, html + strlen(html), "xmlns=\"http://www.w3.org/2000/svg\"");
+    CHECK(http == xmlns, "%zu 'http' references, %zu of them SVG xmlns", http, xmlns);
+    static const char *const banned[] = {"<script", "<img", "<link", "<iframe", "url(", "@import", "src="};
+    for (size_t i = 0; i < sizeof banned / sizeof *banned; i++)
+        CHECK(!strstr(html, banned[i]), "report contains '%s'", banned[i]);
+    CHECK(!strstr(html, ">nan") && !strstr(html, ">-nan") && !strstr(html, ">inf") && !strstr(html, ">-inf"),
+          "non-finite number printed");
+}
+
+static const char *row(const char *html, const char *attrname, const char *val, char *out, size_t cap) {
+    char want[256];
+    snprintf(want, sizeof want, "<tr %s=\"%s\">", attrname, val);
+    const char *p = strstr(html, want);
+    if (!p) return NULL;
+    const char *e = strstr(p, "</tr>");
+    snprintf(out, cap, "%.*s", (int)(e - p), p);
+    return out;
+}
+
+static void test_rl(const char *dir) {
+    FILE *f;
+    char p[512];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    if (!(f = fopen(p, "wb"))) exit(2);
+    for (int s = 1; s <= 30; s++) {
+        double t = (s - 1) / 29.0;
+        fprintf(f, "{\"step\":%d,\"reward/mean\":%.4f,\"reward/accuracy\":%.4f,\"reward/format\":0.9,\"acc\":%.4f", s,
+                0.2 + 0.02 * s, 0.1 + 0.02 * s, 0.1 + 0.02 * s);
+        if (s == 11) fputs(",\"kl\":NaN", f);
+        else if (s != 5) fprintf(f, ",\"kl\":%.4f", 0.001 * s);
+        if (s == 7) fputs(",\"entropy\":null", f);
+        else fprintf(f, ",\"entropy\":%.3f", 1.0 - 0.01 * s);
+        fprintf(f, ",\"clip_frac\":0.05,\"len/mean\":%d,\"len/max\":%d,\"len/trunc_frac\":0.01,\"lr\":1e-05", 40 + s,
+                100 + 2 * s);
+        if (s == 9) fputs(",\"grad_norm\":\"NaN\"", f);
+        else if (s == 13) fputs(",\"grad_norm\":-Infinity", f);
+        else fprintf(f, ",\"grad_norm\":%.2f", 1.0 + 0.1 * s);
+        fprintf(f, ",\"pattern/direct/freq\":%.4f,\"pattern/direct/acc\":0.3", 0.6 - 0.5 * t);
+        fprintf(f, ",\"pattern/column/freq\":%.4f,\"pattern/column/acc\":0.8", 0.1 + 0.6 * t);
+        fprintf(f, ",\"pattern/split/freq\":0.2,\"pattern/split/acc\":0.5");
+        fprintf(f, ",\"pattern/other/freq\":%.4f", 0.1 - 0.1 * t);
+        if (s != 20) fputs(",\"pattern/other/acc\":0.2", f);
+        fprintf(f, ",\"perf/step_s\":%.2f,\"odd<key>&\\\"\":%d", 2.0 + 0.1 * s, s);
+        if (s % 10 == 0) fprintf(f, ",\"eval/acc\":%.2f", 0.05 * s / 10 + 0.3);
+        fputs("}\n", f);
+        if (s == 14) fputs("this is not json\n", f);
+    }
+    fputs("{\"step\":31,\"reward/mean\":0.", f); /* crash mid-write */
+    fclose(f);
+    write_text(dir, "config.yaml",
+               "# run config\nname: \"<script>alert('x')</script> & <b>bold</b>\"\nmodel: nano\nlr: 1.0e-5\n");
+    snprintf(p, sizeof p, "%s/samples.jsonl", dir);
+    if (!(f = fopen(p, "wb"))) exit(2);
+    for (int k = 0; k < 2; k++)
+        fprintf(f, "{\"step\":10,\"prompt\":\"q\",\"response\":\"resp-10-%d\",\"reward\":0}\n", k);
+    for (int k = 0; k < 6; k++)
+        fprintf(f, "{\"step\":30,\"prompt\":\"12+34=\",\"response\":\"resp-30-%d <think>a<b & c</think>\",\"reward\":1,"
+                   "\"pattern\":\"column\"}\n", k);
+    fclose(f);
+
+    tr_err_clear();
+    int rc = report_write(dir, NULL);
+    CHECK(rc == TR_OK, "report_write: %d %s", rc, tr_errmsg());
+    char *html = slurp(dir, "report.html");
+    if (!html) {
+        CHECK(0, "no report.html");
+        return;
+    }
+    check_common(html);
+
+    /* charts and their series counts */
+    static const struct {
+        const char *id;
+        int n;
+    } CH[] = {{"reward", 3},       {"accuracy", 2},       {"kl", 1},          {"entropy", 1},
+              {"length", 2},       {"len/trunc_frac", 1}, {"clip_frac", 1},   {"lr", 1},
+              {"pattern/freq", 4}, {"pattern/acc", 4},    {"grad_norm", 1},   {"perf/step_s", 1},
+              {"odd&lt;key&gt;&amp;&quot;", 1}};
+    for (size_t i = 0; i < sizeof CH / sizeof *CH; i++) check_chart(html, CH[i].id, CH[i].n);
+    size_t nsvg = count_in(html, html + strlen(html), "<svg ");
+    CHECK(nsvg == sizeof CH / sizeof *CH, "%zu charts, expected %zu", nsvg, sizeof CH / sizeof *CH);
+    Svg s;
+    CHECK(!find_chart(html, "loss", &s), "an RL run has no loss chart");
+
+    /* skipped points: missing, null, NaN token, "NaN" string, -Infinity */
+    CHECK(n_vertices(html, "kl", "kl") == 28, "kl vertices %d, expected 28", n_vertices(html, "kl", "kl"));
+    CHECK(n_vertices(html, "entropy", "entropy") == 29, "entropy vertices");
+    CHECK(n_vertices(html, "grad_norm", "grad_norm") == 28, "grad_norm vertices");
+    CHECK(n_vertices(html, "pattern/acc", "pattern/other/acc") == 29, "pattern/other/acc vertices");
+    CHECK(n_vertices(html, "accuracy", "eval/acc") == 3, "eval/acc vertices");
+    CHECK(n_vertices(html, "reward", "reward/mean") == 30, "reward/mean vertices (the truncated line adds none)");
+
+    /* geometry: vertices sit where the grid says the values are */
+    check_point(html, "pattern/freq", "pattern/direct/freq", 0, 1, 0.6);
+    check_point(html, "pattern/freq", "pattern/column/freq", -1, 30, 0.7);
+    check_point(html, "pattern/freq", "pattern/split/freq", 10, 11, 0.2);
+    check_point(html, "accuracy", "eval/acc", 1, 20, 0.4);
+    check_point(html, "length", "len/max", -1, 30, 160);
+    check_point(html, "kl", "kl", 4, 6, 0.006); /* step 5 is missing */
+
+    /* legends carry the pattern names */
+    static const char *const PN[] = {"direct", "column", "split", "other"};
+    for (int k = 0; k < 2; k++) {
+        CHECK(find_chart(html, k ? "pattern/acc" : "pattern/freq", &s), "pattern chart");
+        const char *lg = strstr(s.a, "<g class=\"legend\">");
+        CHECK(lg && lg < s.z, "pattern legend");
+        for (int i = 0; i < 4 && lg; i++) {
+            char want[64];
+            snprintf(want, sizeof want, ">%s</text>", PN[i]);
+            CHECK(count_in(lg, s.z, want) == 1, "legend lacks %s", PN[i]);
+        }
+    }
+
+    /* header: steps, final values, pattern shifts, skipped lines */
+    char r[2048];
+    CHECK(strstr(html, "data-steps=\"30\""), "30 steps");
+    CHECK(row(html, "data-metric", "acc", r, sizeof r) && strstr(r, "<b>0.7</b>"), "final acc 0.7");
+    CHECK(row(html, "data-metric", "reward/format", r, sizeof r), "reward/format row");
+    CHECK(row(html, "data-metric", "eval/acc", r, sizeof r) && strstr(r, "<b>0.45</b>") && strstr(r, "@30"),
+          "final eval/acc");
+    CHECK(row(html, "data-pattern", "column", r, sizeof r) && strstr(r, "10.0% &rarr; 70.0%") &&
+              strstr(r, "+60.0 pp"),
+          "column share change: %s", r);
+    CHECK(row(html, "data-pattern", "direct", r, sizeof r) && strstr(r, "-50.0 pp"), "direct share change");
+    CHECK(row(html, "data-pattern", "split", r, sizeof r) && strstr(r, "+0.0 pp"), "split share unchanged");
+    CHECK(strstr(html, "Largest share shift: <b>column</b>"), "largest shift");
+    CHECK(strstr(html, "data-bad-lines=\"2\"") && strstr(html, "line 15 (") && strstr(html, "line 32 (unparsable last"),
+          "skipped lines listed");
+
+    /* escaping: config, samples, keys */
+    CHECK(strstr(html, "name: &quot;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;&quot;"),
+          "config.yaml escaped");
+    CHECK(strstr(html, "<details>") && strstr(html, "<summary>config.yaml</summary>"), "config in <details>");
+    CHECK(!strstr(html, "<b>bold"), "raw config markup");
+    CHECK(strstr(html, "resp-30-5 &lt;think&gt;a&lt;b &amp; c&lt;/think&gt;"), "last sample escaped");
+    CHECK(strstr(html, "resp-30-2") && !strstr(html, "resp-30-1 ") && !strstr(html, "resp-10-"),
+          "the last 4 samples of the last step");
+    CHECK(count_in(html, html + strlen(html), "<div class=\"sample\"") == 4, "4 samples shown");
+    free(html);
+
+    /* explicit output path, no temp file left behind */
+    char out[600];
+    snprintf(out, sizeof out, "%s/custom.html", dir);
+    CHECK(report_write(dir, out) == TR_OK, "report_write out: %s", tr_errmsg());
+    CHECK(access(out, R_OK) == 0, "custom.html written");
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) CHECK(!strstr(de->d_name, ".tmp"), "temp file left: %s", de->d_name);
+    if (d) closedir(d);
+}
+
+static void test_sft(const char *dir) {
+    FILE *f;
+    char p[512];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    if (!(f = fopen(p, "wb"))) exit(2);
+    for (int s = 1; s <= 40; s++) {
+        if (s == 3) fprintf(f, "{\"step\":3,\"loss\":-nan,\"lr\":1e-4");
+        else fprintf(f, "{\"step\":%d,\"loss\":%.6f,\"lr\":%.6g", s, 3.0 / s, 1e-4 * (s < 10 ? s / 10.0 : 1.0));
+        fprintf(f, ",\"grad_norm\":%.4f,\"tokens\":%d,\"tok_s\":%.1f", 1.0 / s, 4096 * s, 12000.0 + s);
+        if (s % 10 == 0) fprintf(f, ",\"eval_loss\":%.6f", 3.5 / s);
+        fputs("}\n", f);
+    }
+    /* resumed from step 34: steps 35..40 again; the later lines win */
+    for (int s = 35; s <= 40; s++)
+        fprintf(f, "{\"step\":%d,\"loss\":%.6f,\"lr\":1e-4,\"grad_norm\":0.5,\"tokens\":%d,\"tok_s\":9000}\n", s,
+                s == 40 ? 0.123 : 0.2, 4096 * s);
+    fclose(f);
+    int rc = report_write(dir, NULL);
+    CHECK(rc == TR_OK, "sft report_write: %d %s", rc, tr_errmsg());
+    char *html = slurp(dir, "report.html");
+    if (!html) return;
+    check_common(html);
+    check_chart(html, "loss", 2);
+    check_chart(html, "lr", 1);
+    check_chart(html, "grad_norm", 1);
+    check_chart(html, "tok_s", 1);
+    check_chart(html, "tokens", 1);
+    Svg s;
+    CHECK(!find_chart(html, "reward", &s) && !find_chart(html, "pattern/freq", &s), "SFT run has no RL charts");
+    CHECK(count_in(html, html + strlen(html), "<svg ") == 5, "5 SFT charts");
+    CHECK(strstr(html, "SFT run"), "SFT run named");
+    CHECK(strstr(html, "data-steps=\"40\""), "40 distinct steps");
+    CHECK(n_vertices(html, "loss", "loss") == 39, "loss vertices %d (step 3 is -nan)", n_vertices(html, "loss", "loss"));
+    CHECK(n_vertices(html, "loss", "eval_loss") == 4, "eval_loss vertices");
+    char r[1024];
+    CHECK(row(html, "data-metric", "loss", r, sizeof r) && strstr(r, "<b>0.123</b>"), "final loss from the resumed lines");
+    check_point(html, "loss", "loss", -1, 40, 0.123);
+    check_point(html, "lr", "lr", 0, 1, 1e-5);
+    CHECK(strstr(html, "no config.yaml"), "missing config noted");
+    CHECK(!strstr(html, "id=\"samples\""), "no samples section without samples.jsonl");
+    free(html);
+}
+
+static void test_long(const char *dir) {
+    FILE *f;
+    char p[512];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    if (!(f = fopen(p, "wb"))) exit(2);
+    Rng r;
+    rng_seed(&r, 7);
+    int N = 3000;
+    for (int s = 0; s < N; s++)
+        fprintf(f, "{\"step\":%d,\"reward/mean\":%.5f,\"pattern\":{\"a\":{\"freq\":%.4f},\"b\":{\"freq\":%.4f}}}\n", s,
+                0.5 + 0.3 * s / N + 0.1 * rng_normal(&r), 0.9 - 0.8 * s / N, 0.1 + 0.8 * s / N);
+    fclose(f);
+    CHECK(report_write(dir, NULL) == TR_OK, "long report_write: %s", tr_errmsg());
+    char *html = slurp(dir, "report.html");
+    if (!html) return;
+    check_common(html);
+    check_chart(html, "reward", 1);
+    check_chart(html, "pattern/freq", 2); /* nested objects flatten to pattern/a/freq */
+    Svg s;
+    CHECK(find_chart(html, "reward", &s) && count_in(s.a, s.z, "<path class=\"smooth\"") == 1, "smoothed line");
+    CHECK(find_chart(html, "pattern/freq", &s) && count_in(s.a, s.z, "<path class=\"smooth\"") == 2, "smoothed lines");
+    /* the smoothed line of a straight trend does not lag: ends and middle on it */
+    check_point_cls(html, "smooth", "pattern/freq", "pattern/a/freq", 0, 0, 0.9);
+    check_point_cls(html, "smooth", "pattern/freq", "pattern/b/freq", -1, N - 1, 0.1 + 0.8 * (N - 1) / N);
+    CHECK(!strstr(html, "class=\"marker\""), "no markers on long series");
+    int nv = n_vertices(html, "reward", "reward/mean");
+    CHECK(nv > 500 && nv < 2500, "thinned path has %d vertices", nv);
+    CHECK(strlen(html) < 400000, "report size %zu", strlen(html));
+    free(html);
+}
+
+static void test_errors(const char *dir) {
+    CHECK(report_write(NULL, NULL) == TR_EINVAL, "NULL run dir");
+    char p[600];
+    snprintf(p, sizeof p, "%s/none", dir);
+    int rc = report_write(p, NULL);
+    CHECK(rc == TR_EIO && strstr(tr_errmsg(), "metrics.jsonl"), "missing metrics: %d %s", rc, tr_errmsg());
+    write_text(dir, "metrics.jsonl", "garbage\n[1,2]\n\n{\"step\":");
+    rc = report_write(dir, NULL);
+    CHECK(rc == TR_EFORMAT && strstr(tr_errmsg(), "no valid metrics line"), "only bad lines: %d %s", rc, tr_errmsg());
+    snprintf(p, sizeof p, "%s/report.html", dir);
+    CHECK(access(p, F_OK) != 0, "no report written on error");
+}
+
+int main(void) {
+    char root[] = "/tmp/thinkrl_test_report_XXXXXX";
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    static const char *const subs[] = {"rl_run", "sft_run", "long_run", "bad_run"};
+    char d[4][600];
+    for (int i = 0; i < 4; i++) {
+        snprintf(d[i], sizeof d[i], "%s/%s", root, subs[i]);
+        if (mkdir(d[i], 0755)) {
+            perror(d[i]);
+            return 2;
+        }
+    }
+    test_rl(d[0]);
+    test_sft(d[1]);
+    test_long(d[2]);
+    test_errors(d[3]);
+    if (!tu_fails) {
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+    } else {
+        fprintf(stderr, "outputs kept in %s\n", root);
+    }
+    return tu_summary("test_report");
+}
