@@ -1,0 +1,27 @@
+"""A well-behaved thinkrl exec verifier, for tests/test_reward.c.
+
+Reads one JSON request per line ({"prompt", "response", "record", ...}) and
+answers {"reward": x} per line:
+  x = len(response) + 0.5 if the record's answer occurs in the response;
+  meta.want == "tokens": x = n_tokens + 0.25 * truncated;
+  meta.want == "prompt": x = len(prompt) (prompt null: -1).
+Lines are decoded as strict UTF-8, so invalid bytes in a request kill it.
+It logs to stderr on every request (the caller must drain stderr)."""
+import json
+import sys
+
+for raw in sys.stdin.buffer:
+    req = json.loads(raw.decode("utf-8"))
+    rec = req.get("record") or {}
+    want = (rec.get("meta") or {}).get("want")
+    resp = req["response"]
+    if want == "tokens":
+        x = req["n_tokens"] + (0.25 if req["truncated"] else 0.0)
+    elif want == "prompt":
+        x = -1 if req["prompt"] is None else len(req["prompt"])
+    else:
+        ans = rec.get("answer")
+        x = len(resp) + (0.5 if ans and ans in resp else 0.0)
+    sys.stderr.write("ok.py: scored a response of %d chars\n" % len(resp))
+    sys.stdout.write(json.dumps({"reward": x}) + "\n")
+    sys.stdout.flush()
