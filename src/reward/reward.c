@@ -406,12 +406,19 @@ static int acc_check(const Builtin *b, const RewardCtx *c, const VerifyParts *p,
     return TR_OK;
 }
 
-static int accuracy_score(RewardTerm *t, const RewardCtx *c, double *out, float *tok) {
-    const Builtin *b = t->state;
+/* The record check and the think/answer split every record-based builtin starts with. */
+static int record_parts(const Builtin *b, const RewardCtx *c, VerifyParts *p) {
     int rc = need_record(c);
     if (rc) return rc;
+    verify_parse(c->response, c->response_len, &b->tags, p);
+    return TR_OK;
+}
+
+static int accuracy_score(RewardTerm *t, const RewardCtx *c, double *out, float *tok) {
+    const Builtin *b = t->state;
     VerifyParts p;
-    verify_parse(c->response, c->response_len, &b->tags, &p);
+    int rc = record_parts(b, c, &p);
+    if (rc) return rc;
     int ok;
     if ((rc = acc_check(b, c, &p, &ok))) return rc;
     *out = ok;
@@ -436,10 +443,9 @@ static int equation_check(const RewardCtx *c, const VerifyParts *p, int *ok) {
 
 static int equation_score(RewardTerm *t, const RewardCtx *c, double *out, float *tok) {
     const Builtin *b = t->state;
-    int rc = need_record(c);
-    if (rc) return rc;
     VerifyParts p;
-    verify_parse(c->response, c->response_len, &b->tags, &p);
+    int rc = record_parts(b, c, &p);
+    if (rc) return rc;
     int ok;
     if ((rc = equation_check(c, &p, &ok))) return rc;
     *out = ok;
@@ -558,10 +564,9 @@ static int iou_value(const Builtin *b, const RewardCtx *c, const VerifyParts *p,
 
 static int iou_score(RewardTerm *t, const RewardCtx *c, double *out, float *tok) {
     const Builtin *b = t->state;
-    int rc = need_record(c);
-    if (rc) return rc;
     VerifyParts p;
-    verify_parse(c->response, c->response_len, &b->tags, &p);
+    int rc = record_parts(b, c, &p);
+    if (rc) return rc;
     double iou;
     if ((rc = iou_value(b, c, &p, &iou))) return rc;
     *out = b->hard ? (iou > b->threshold ? 1.0 : 0.0) : iou;
@@ -792,10 +797,9 @@ static int consistency_score(RewardTerm *t, const RewardCtx *c, double *out, flo
 
 static int taco_score(RewardTerm *t, const RewardCtx *c, double *out, float *tok) {
     const Builtin *b = t->state;
-    int rc = need_record(c);
-    if (rc) return rc;
     VerifyParts p;
-    verify_parse(c->response, c->response_len, &b->tags, &p);
+    int rc = record_parts(b, c, &p);
+    if (rc) return rc;
     double acc = 0;
     int correct = 0, ok;
     if (b->acc == ACC_IOU) {
