@@ -115,6 +115,72 @@ static void test_fd_model(ModelArch arch) {
     model_free(&m);
 }
 
+/* The value-head paths: L = sum U . hidden (+ WL . logp for the shared trunk),
+ * through model_forward_hidden / model_forward and model_backward_hidden. */
+static float *U;
+static double hidden_loss(Model *m, int with_head) {
+    ModelBatch b = {2, 9, IDS, POS, SEG, NULL};
+    float lp[18];
+    TR_ASSERT((with_head ? model_forward(m, &b, TG, lp, NULL) : model_forward_hidden(m, &b)) == 0);
+    const float *h = model_hidden(m);
+    double s = 0;
+    for (int i = 0; i < 18 * m->cfg.C; i++) s += (double)U[i] * h[i];
+    if (with_head)
+        for (int i = 0; i < 18; i++) s += (double)WL[i] * lp[i];
+    return s;
+}
+
+static void test_fd_hidden(void) {
+    ModelConfig c = tiny_config(ARCH_QWEN2);
+    Model m;
+    CHECK(model_create(&m, &c) == 0, "create: %s", tr_errmsg());
+    CHECK(model_alloc_grads(&m) == 0, "grads");
+    model_init_random(&m, 5, 0.3f);
+    Rng r;
+    rng_seed(&r, 12);
+    U = malloc(18 * (size_t)c.C * sizeof(float));
+    for (int i = 0; i < 18 * c.C; i++) U[i] = SEG[i / c.C] < 0 ? 0 : rng_normal(&r);
+    for (int i = 0; i < 18; i++) WL[i] = rng_normal(&r);
+    ModelBatch b = {2, 9, IDS, POS, SEG, NULL};
+    float lp[18];
+    for (int with_head = 0; with_head < 2; with_head++) {
+        model_zero_grads(&m);
+        if (with_head) {
+            CHECK(model_forward(&m, &b, TG, lp, NULL) == 0, "forward");
+            CHECK(model_backward_hidden(&m, &b, TG, WL, NULL, U) == 0, "backward: %s", tr_errmsg());
+        } else {
+            CHECK(model_forward_hidden(&m, &b) == 0, "forward_hidden");
+            CHECK(model_backward_hidden(&m, &b, TG, WL, NULL, U) != 0, "log-prob gradients without a head accepted");
+            CHECK(model_backward_hidden(&m, &b, NULL, NULL, NULL, U) == 0, "backward: %s", tr_errmsg());
+        }
+        double worst = 0;
+        const char *wname = "";
+        for (int i = 0; i < m.n_table; i++) {
+            if (!with_head && strstr(m.table[i].name, "lm_head")) continue;
+            for (int s = 0; s < 3; s++) {
+                size_t k = m.table[i].off + rng_u64(&r) % m.table[i].numel;
+                float old = m.params[k];
+                m.params[k] = old + FD_STEP;
+                double lpv = hidden_loss(&m, with_head);
+                m.params[k] = old - FD_STEP;
+                double lmv = hidden_loss(&m, with_head);
+                m.params[k] = old;
+                double fd = (lpv - lmv) / (2.0 * FD_STEP), an = m.grads[k];
+                double e = fabs(fd - an) / (3e-3 + 3e-2 * fabs(fd));
+                if (e > worst) {
+                    worst = e;
+                    wname = m.table[i].name;
+                }
+            }
+        }
+        printf("  hidden-state gradients (%s) vs finite differences: worst error ratio %.3f (%s)\n",
+               with_head ? "with the LM head" : "trunk only", worst, wname);
+        CHECK(worst <= 1.0, "hidden-state gradient disagrees with finite differences at %s", wname);
+    }
+    free(U);
+    model_free(&m);
+}
+
 static void write_text(const char *path, const char *txt) {
     FILE *f = fopen(path, "w");
     fputs(txt, f);
@@ -306,6 +372,7 @@ int main(void) {
     TR_ASSERT(mkdtemp(tmpdir));
     test_fd_model(ARCH_QWEN2);
     test_fd_model(ARCH_LLAMA);
+    test_fd_hidden();
     test_config_errors();
     test_save_load();
     test_batch_errors();

@@ -138,6 +138,17 @@ int model_forward(Model *m, const ModelBatch *b, const int32_t *targets,
  * NULL). Requires model_alloc_grads. */
 int model_backward(Model *m, const ModelBatch *b, const int32_t *targets,
                    const float *dlogp, const float *dent);
+/* Forward up to the final norm only (no LM head): for value heads and
+ * critics. model_hidden then gives the (B*T, C) final hidden states. */
+int model_forward_hidden(Model *m, const ModelBatch *b);
+/* The final-norm hidden states (B*T, C) of the last forward (either kind),
+ * or NULL. Valid until the next forward or backward. */
+const float *model_hidden(const Model *m);
+/* model_backward plus d(loss)/d(hidden) (B*T, C, may be NULL) added at the
+ * final hidden states: a value head on the shared trunk, or (after
+ * model_forward_hidden, with dlogp and dent NULL) a critic. */
+int model_backward_hidden(Model *m, const ModelBatch *b, const int32_t *targets, const float *dlogp,
+                          const float *dent, const float *dhidden);
 /* Full logits (B,T,V) for inspection and tests. */
 int model_logits(Model *m, const ModelBatch *b, float *logits);
 /* Mean cross-entropy over targets >= 0; with grads != NULL also runs the

@@ -21,6 +21,7 @@ struct ModelActs {
     size_t capN;          /* tokens the buffers hold */
     int B, T;             /* shape of the last forward */
     int have_fwd;         /* a forward is saved */
+    int no_head;          /* it stopped at the final norm (model_forward_hidden) */
     int logits_full;      /* logits of all N rows are in `z` */
     size_t zrows;         /* rows `z` holds */
     int32_t *pos;         /* (N) */
@@ -451,7 +452,7 @@ static void head_chunk(Model *m, size_t r0, size_t R, float *z) {
 }
 
 static int forward_impl(Model *m, const ModelBatch *b, const int32_t *targets, float *logp,
-                        float *entropy, float *logits_out) {
+                        float *entropy, float *logits_out, int head) {
     int rc = check_batch(m, b, targets);
     if (rc) return rc;
     const ModelConfig *c = &m->cfg;
@@ -496,6 +497,11 @@ static int forward_impl(Model *m, const ModelBatch *b, const int32_t *targets, f
         matmul_forward(xn, h, w->wd, w->bd, (int)N, F, C, 1);
     }
     rmsnorm_forward(a->lnf, a->rstdf, a->res + (size_t)c->L * N * C, m->w.norm, (int)N, C, c->eps);
+    a->no_head = !head;
+    if (!head) {
+        a->have_fwd = 1;
+        return TR_OK;
+    }
 
     for (size_t r0 = 0; r0 < N; r0 += a->zrows) {
         size_t R = N - r0 < a->zrows ? N - r0 : a->zrows;
@@ -513,17 +519,30 @@ static int forward_impl(Model *m, const ModelBatch *b, const int32_t *targets, f
 }
 
 int model_forward(Model *m, const ModelBatch *b, const int32_t *targets, float *logp, float *entropy) {
-    return forward_impl(m, b, targets, logp, entropy, NULL);
+    return forward_impl(m, b, targets, logp, entropy, NULL, 1);
+}
+
+int model_forward_hidden(Model *m, const ModelBatch *b) {
+    return forward_impl(m, b, NULL, NULL, NULL, NULL, 0);
+}
+
+const float *model_hidden(const Model *m) {
+    return m->acts && m->acts->have_fwd ? m->acts->lnf : NULL;
 }
 
 int model_logits(Model *m, const ModelBatch *b, float *logits) {
-    return forward_impl(m, b, NULL, NULL, NULL, logits);
+    return forward_impl(m, b, NULL, NULL, NULL, logits, 1);
 }
 
 /* ---- backward ---- */
 
 int model_backward(Model *m, const ModelBatch *b, const int32_t *targets, const float *dlogp,
                    const float *dent) {
+    return model_backward_hidden(m, b, targets, dlogp, dent, NULL);
+}
+
+int model_backward_hidden(Model *m, const ModelBatch *b, const int32_t *targets, const float *dlogp,
+                          const float *dent, const float *dhidden) {
     ModelActs *a = m->acts;
     if (!m->grads) return tr_err(TR_EINVAL, "model_backward: gradients not allocated");
     if (!a->have_fwd || a->B != b->B || a->T != b->T)
@@ -533,23 +552,31 @@ int model_backward(Model *m, const ModelBatch *b, const int32_t *targets, const 
     const int C = c->C, F = c->F, Q = qkv_dim(c), A = c->NH * c->HS, V = c->V;
     AttnShape as = {b->B, b->T, c->NH, c->KVH, c->HS, b->seg, b->mask};
 
-    /* LM head, chunk by chunk: dz -> d(lnf) and d(head). */
-    for (size_t r0 = 0; r0 < N; r0 += a->zrows) {
-        size_t R = N - r0 < a->zrows ? N - r0 : a->zrows;
-        float *z = a->logits_full ? a->z + r0 * V : a->z;
-        if (!a->logits_full) head_chunk(m, r0, R, z);
-        float *de = NULL;
-        if (dent) {
-            de = a->dent;
-            for (size_t r = 0; r < R; r++)
-                de[r] = (b->seg && b->seg[r0 + r] < 0) ? 0.0f : dent[r0 + r];
+    if (a->no_head && (dlogp || dent))
+        return tr_err(TR_EINVAL, "model_backward: the forward stopped at the hidden states (no log-probs to differentiate)");
+    if (!a->no_head && (dlogp || dent || !dhidden)) {
+        /* LM head, chunk by chunk: dz -> d(lnf) and d(head). */
+        for (size_t r0 = 0; r0 < N; r0 += a->zrows) {
+            size_t R = N - r0 < a->zrows ? N - r0 : a->zrows;
+            float *z = a->logits_full ? a->z + r0 * V : a->z;
+            if (!a->logits_full) head_chunk(m, r0, R, z);
+            float *de = NULL;
+            if (dent) {
+                de = a->dent;
+                for (size_t r = 0; r < R; r++)
+                    de[r] = (b->seg && b->seg[r0 + r] < 0) ? 0.0f : dent[r0 + r];
+            }
+            logits_backward(z, (int)R, V, targets ? targets + r0 : NULL, a->hlse + r0, a->hent + r0,
+                            dlogp ? dlogp + r0 : NULL, de);
+            matmul_backward(a->dln + r0 * C, m->g.head, NULL, z, a->lnf + r0 * C, m->w.head, (int)R, C,
+                            V, 0);
         }
-        logits_backward(z, (int)R, V, targets ? targets + r0 : NULL, a->hlse + r0, a->hent + r0,
-                        dlogp ? dlogp + r0 : NULL, de);
-        matmul_backward(a->dln + r0 * C, m->g.head, NULL, z, a->lnf + r0 * C, m->w.head, (int)R, C,
-                        V, 0);
+        a->have_fwd = a->logits_full ? 0 : 1; /* kept logits were overwritten by dz */
+    } else {
+        memset(a->dln, 0, N * C * sizeof(float));
     }
-    a->have_fwd = a->logits_full ? 0 : 1; /* kept logits were overwritten by dz */
+    if (dhidden)
+        for (size_t i = 0; i < N * C; i++) a->dln[i] += dhidden[i];
     rmsnorm_backward(a->dres, m->g.norm, a->dln, a->res + (size_t)c->L * N * C, m->w.norm, a->rstdf,
                      (int)N, C, 0);
     for (int l = c->L - 1; l >= 0; l--) {
