@@ -30,6 +30,14 @@ struct cJSON;
 int ckpt_save(const char *run_dir, int64_t step, const Model *m, const AdamW *opt,
               const struct cJSON *state, const char *tok_dir, int keep_last);
 
+/* ckpt_save plus caller files: extra(ctx, dir) writes more plain files
+ * into the checkpoint's temporary directory before the checksums are taken
+ * (a critic, a value head); they are verified on load like the rest. */
+typedef int (*CkptExtraFn)(void *ctx, const char *dir);
+int ckpt_save_ex(const char *run_dir, int64_t step, const Model *m, const AdamW *opt,
+                 const struct cJSON *state, const char *tok_dir, int keep_last, CkptExtraFn extra,
+                 void *extra_ctx);
+
 /* Path of the newest complete checkpoint of run_dir into path (cap bytes)
  * and its step. Returns TR_OK, 1 when the run has none, or an error. */
 int ckpt_latest(const char *run_dir, char *path, size_t cap, int64_t *step);

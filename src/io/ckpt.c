@@ -147,6 +147,11 @@ static void prune(const char *ck, int keep_last, int64_t newest) {
 
 int ckpt_save(const char *run_dir, int64_t step, const Model *m, const AdamW *opt, const cJSON *state,
               const char *tok_dir, int keep_last) {
+    return ckpt_save_ex(run_dir, step, m, opt, state, tok_dir, keep_last, NULL, NULL);
+}
+
+int ckpt_save_ex(const char *run_dir, int64_t step, const Model *m, const AdamW *opt, const cJSON *state,
+                 const char *tok_dir, int keep_last, CkptExtraFn extra, void *extra_ctx) {
     char ck[4096], tmp[4200], fin[4200], p[4400], src[4400];
     cJSON *st = NULL;
     char *text = NULL;
@@ -172,6 +177,7 @@ int ckpt_save(const char *run_dir, int64_t step, const Model *m, const AdamW *op
         snprintf(p, sizeof p, "%s/optim.safetensors", tmp);
         if ((rc = st_write(p, w, 2, NULL, 0))) goto cleanup;
     }
+    if (extra && (rc = extra(extra_ctx, tmp))) goto cleanup;
     st = cJSON_CreateObject();
     cJSON_AddNumberToObject(st, "format", CKPT_FORMAT);
     cJSON_AddNumberToObject(st, "step", (double)step);
