@@ -19,6 +19,7 @@
 #include "thinkrl/sft.h"
 #include "thinkrl/task.h"
 #include "thinkrl/tokenizer.h"
+#include "train/run_util.h"
 
 #define FLD(k, t, f, d, h, c) {k, t, offsetof(SftConfig, f), d, h, c}
 static const ConfField SFT_FIELDS[] = {
@@ -130,26 +131,7 @@ static int add_record(Docs *d, Tokenizer *tok, const Record *r, TokIds *buf, int
     return docs_add(d, buf->ids, buf->n, completion_only ? np : 0, T);
 }
 
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
-/* Splits "a=1 b=2" into an argv-like array (owned copy in *store). */
-static int split_opts(const char *s, char **store, char ***kv, int *n) {
-    *store = strdup(s ? s : "");
-    *kv = calloc(TASK_MAX_PARAMS + 1, sizeof **kv);
-    *n = 0;
-    if (!*store || !*kv) return tr_err(TR_ENOMEM, "out of memory");
-    char *save = NULL;
-    for (char *t = strtok_r(*store, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save)) {
-        if (*n == TASK_MAX_PARAMS) return tr_err(TR_EINVAL, "data.task_options: too many options");
-        (*kv)[(*n)++] = t;
-    }
-    return TR_OK;
-}
 
 static int load_docs(const SftConfig *c, Tokenizer *tok, Docs *train, Docs *ev, FILE *log) {
     int T = (int)c->seq_len, rc = TR_OK;
@@ -160,7 +142,7 @@ static int load_docs(const SftConfig *c, Tokenizer *tok, Docs *train, Docs *ev, 
         char *store = NULL, **kv = NULL;
         int n = 0;
         TaskOpts o = {0};
-        rc = split_opts(c->data_task_options, &store, &kv, &n);
+        rc = run_split_opts(c->data_task_options, &store, &kv, &n);
         if (!rc) rc = task_opts_init(&o, t, kv, n);
         if (rc) rc = tr_err_ctx(rc, "data.task_options");
         for (int64_t i = 0; !rc && i < c->data_n_train + c->data_n_eval; i++) {
@@ -179,7 +161,7 @@ static int load_docs(const SftConfig *c, Tokenizer *tok, Docs *train, Docs *ev, 
         int split = !c->data_eval || !*c->data_eval;
         uint64_t cut = (uint64_t)(c->data_eval_frac * 18446744073709551616.0);
         for (int64_t i = 0; i < d.n && !rc; i++) {
-            int held = split && c->data_eval_frac > 0 && mix64((uint64_t)c->data_seed ^ mix64((uint64_t)i)) < cut;
+            int held = split && c->data_eval_frac > 0 && run_mix64((uint64_t)c->data_seed ^ run_mix64((uint64_t)i)) < cut;
             rc = add_record(held ? ev : train, tok, &d.rec[i], &buf, T, c->data_completion_only);
             if (rc) rc = tr_err_ctx(rc, "%s: record %s", c->data_train, d.rec[i].id);
         }
@@ -211,7 +193,7 @@ static void sampler_order(Sampler *s) {
     for (int64_t i = 0; i < s->d->n; i++) s->perm[i] = i;
     if (!s->shuffle) return;
     Rng r;
-    rng_seed(&r, mix64(s->seed) ^ mix64((uint64_t)s->epoch + 1));
+    rng_seed(&r, run_mix64(s->seed) ^ run_mix64((uint64_t)s->epoch + 1));
     for (int64_t i = s->d->n - 1; i > 0; i--) {
         int64_t j = (int64_t)(rng_u64(&r) % (uint64_t)(i + 1));
         int64_t t = s->perm[i];
@@ -339,84 +321,9 @@ static int eval_loss(Model *m, const Docs *ev, int64_t max_docs, Bufs *b, double
     return rc;
 }
 
-static void fmt_eta(double s, char *buf, size_t cap) {
-    if (!(s >= 0) || s > 1e7) snprintf(buf, cap, "?");
-    else if (s >= 3600) snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)(fmod(s, 3600) / 60));
-    else snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-}
 
-/* Keeps the metrics lines of steps <= step (a resumed run rewrites the rest). */
-static int metrics_truncate(const char *path, int64_t step) {
-    size_t len;
-    if (access(path, F_OK) != 0) return TR_OK;
-    char *s = tr_read_file(path, &len);
-    if (!s) return TR_EIO;
-    char *out = malloc(len + 1);
-    size_t o = 0;
-    if (!out) {
-        free(s);
-        return tr_err(TR_ENOMEM, "out of memory");
-    }
-    char *line = s, *end = s + len;
-    while (line < end) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t ll = nl ? (size_t)(nl - line) + 1 : (size_t)(end - line);
-        cJSON *j = cJSON_ParseWithLength(line, ll);
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
-        if (cJSON_IsNumber(st) && st->valuedouble <= (double)step && nl) {
-            memcpy(out + o, line, ll);
-            o += ll;
-        }
-        cJSON_Delete(j);
-        line += ll;
-    }
-    int rc = tr_write_file_atomic(path, out, o);
-    free(out);
-    free(s);
-    return rc;
-}
 
-/* RUN/model: model + tokenizer files, replaced as a whole. */
-static int save_final(const Model *m, const char *run_dir, const char *tok_dir) {
-    char tmp[4200], fin[4200], old[4200], src[4400], dst[4400];
-    snprintf(tmp, sizeof tmp, "%s/.model.tmp", run_dir);
-    snprintf(fin, sizeof fin, "%s/model", run_dir);
-    snprintf(old, sizeof old, "%s/.model.old", run_dir);
-    int rc = ckpt_mkdirs(tmp);
-    if (!rc) rc = model_save(m, tmp, ST_F32);
-    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"};
-    for (int i = 0; i < 3 && !rc; i++) {
-        snprintf(src, sizeof src, "%s/%s", tok_dir, files[i]);
-        if (access(src, R_OK) != 0) continue;
-        snprintf(dst, sizeof dst, "%s/%s", tmp, files[i]);
-        rc = ckpt_copy_file(src, dst);
-    }
-    if (rc) return rc;
-    struct stat sb;
-    int had = stat(fin, &sb) == 0;
-    if (had && rename(fin, old) != 0) return tr_err(TR_EIO, "%s: cannot move aside", fin);
-    if (rename(tmp, fin) != 0) return tr_err(TR_EIO, "%s: cannot rename into place", fin);
-    if (had) {
-        for (int i = 0; i < 3; i++) {
-            snprintf(dst, sizeof dst, "%s/%s", old, files[i]);
-            unlink(dst);
-        }
-        snprintf(dst, sizeof dst, "%s/config.json", old);
-        unlink(dst);
-        snprintf(dst, sizeof dst, "%s/model.safetensors", old);
-        unlink(dst);
-        rmdir(old);
-    }
-    return TR_OK;
-}
 
-static void decay_mask_build(const Model *m, uint8_t *mask) {
-    memset(mask, 0, m->n_params);
-    for (int i = 0; i < m->n_table; i++) {
-        const ParamEntry *e = &m->table[i];
-        if (e->ndim == 2 && !(m->cfg.tie && strstr(e->name, "lm_head"))) memset(mask + e->off, 1, e->numel);
-    }
-}
 
 /* The tokenizer: given, the model's, or (new model) the byte-level one
  * written into RUN/tokenizer. *dir gets the directory holding its files. */
@@ -515,7 +422,7 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
         rc = tr_err(TR_ENOMEM, "out of memory");
         goto cleanup;
     }
-    decay_mask_build(&m, decay);
+    run_decay_mask(&m, decay);
 
     double t0 = tr_time();
     if ((rc = load_docs(c, &tok, &train, &ev, log))) goto cleanup;
@@ -556,7 +463,7 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
     if ((rc = conf_save_yaml(&SFT_SCHEMA, c, path))) goto cleanup;
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
     if (resume) {
-        if ((rc = metrics_truncate(path, step))) goto cleanup;
+        if ((rc = run_metrics_truncate(path, step))) goto cleanup;
     } else {
         unlink(path);
     }
@@ -623,7 +530,7 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
             double now = tr_time(), tps = tok_window / (now - t_window + 1e-9);
             double per = (now - t_start) / (double)(step - start_step);
             char eta[32];
-            fmt_eta(per * (double)(total - step), eta, sizeof eta);
+            run_fmt_eta(per * (double)(total - step), eta, sizeof eta);
             fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens\":%lld,\"tok_s\":%.1f",
                     (long long)step, loss_acc / n_acc, lr, gn, (long long)tokens_seen, tps);
             if (do_eval) fprintf(mf, ",\"eval_loss\":%.6f", last_eval);
@@ -658,7 +565,7 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
                          (long long)step, (long long)total, run_dir);
         goto cleanup;
     }
-    if ((rc = save_final(&m, run_dir, tok_dir))) goto cleanup;
+    if ((rc = run_save_final(&m, run_dir, tok_dir))) goto cleanup;
     if (log)
         fprintf(log, "sft: done, %lld steps in %.1fs; model in %s/model\n", (long long)(step - start_step),
                 tr_time() - t_start, run_dir);
