@@ -23,6 +23,7 @@ static const Command COMMANDS[] = {
     {"generate", cmd_generate, "sample continuations of prompts (KV cache, batched)"},
     {"data", cmd_data, "generate task records (JSONL), check a dataset, list tasks"},
     {"sft", cmd_sft, "supervised fine-tuning / pretraining into a run directory"},
+    {"rl", cmd_rl, "RL post-training (GRPO, Dr. GRPO, DAPO, RLOO, REINFORCE++, ReMax, PPO) into a run directory"},
     {"eval", cmd_eval, "accuracy, pass@k, maj@k and reasoning patterns on a dataset"},
     {"report", cmd_report, "a run directory's metrics as one self-contained HTML report"},
 };

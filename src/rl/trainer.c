@@ -1,0 +1,1393 @@
+/* The RL trainer: one process holds the policy, the frozen reference (only
+ * when a KL term is on) and the critic (gae: a separate copy of the model by
+ * default, or a value head on the policy's trunk). One step (ALGORITHMS 1):
+ * draw prompts, generate G responses each, score them, compute advantages,
+ * reference log-probs and old values, then ppo_epochs x minibatches of
+ * updates, log, checkpoint. Everything random draws from one Rng that is
+ * part of the checkpoint, so a resumed run repeats a straight one bit for
+ * bit (same thread count). */
+#include <cJSON.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "thinkrl/ckpt.h"
+#include "thinkrl/eval.h"
+#include "thinkrl/generate.h"
+#include "thinkrl/model.h"
+#include "thinkrl/optim.h"
+#include "thinkrl/reward.h"
+#include "thinkrl/rl.h"
+#include "thinkrl/rl_train.h"
+#include "thinkrl/safetensors.h"
+#include "thinkrl/task.h"
+#include "thinkrl/tokenizer.h"
+#include "thinkrl/verify.h"
+#include "train/run_util.h"
+
+#define FLD(k, t, f, d, h, c) {k, t, offsetof(RlConfig, f), d, h, c}
+static const ConfField RL_FIELDS[] = {
+    FLD("model.path", CONF_STR, model_path, "", "HF model directory of the starting policy (also the KL reference)", NULL),
+    FLD("tokenizer.path", CONF_STR, tokenizer, "", "tokenizer.json or its directory (empty: model.path's)", NULL),
+    FLD("data.train", CONF_STR, data_train, "", "prompt records (JSONL with answers); empty: generate them from data.task", NULL),
+    FLD("data.eval", CONF_STR, data_eval, "", "held-out records for eval/acc (empty: data.n_eval task records)", NULL),
+    FLD("data.task", CONF_STR, data_task, "", "built-in task of the prompts (arith, countdown, word); also the verifier of records without meta.task", NULL),
+    FLD("data.task_options", CONF_STR, data_task_options, "", "task options, space separated key=value", NULL),
+    FLD("data.n_train", CONF_INT, data_n_train, "20000", "task prompts to draw from", "1.."),
+    FLD("data.n_eval", CONF_INT, data_n_eval, "100", "task prompts held out for eval/acc (the indices after the training ones)", "0.."),
+    FLD("data.seed", CONF_INT, data_seed, "7", "seed of the task generator", NULL),
+    FLD("data.skip_bad", CONF_BOOL, data_skip_bad, "false", "skip malformed JSONL lines instead of failing", NULL),
+    FLD("rollout.prompts", CONF_INT, prompts, "16", "prompts per step", "1.."),
+    FLD("rollout.n", CONF_INT, group, "8", "responses per prompt (G)", "1..256"),
+    FLD("rollout.max_new_tokens", CONF_INT, max_new_tokens, "64", "generation limit per response", "1.."),
+    FLD("rollout.temperature", CONF_FLOAT, temperature, "1.0", "sampling temperature (log-probs for the loss are always at 1)", "0.."),
+    FLD("rollout.top_p", CONF_FLOAT, top_p, "1.0", "nucleus sampling (1: off)", "0..1"),
+    FLD("rollout.top_k", CONF_INT, top_k, "0", "top-k sampling (0: off)", "0.."),
+    FLD("rollout.ignore_eos", CONF_BOOL, ignore_eos, "false", "generate every response to rollout.max_new_tokens (benchmarks)", NULL),
+    FLD("sampler.kind", CONF_ENUM, sampler, "uniform", "prompt sampler: shuffled epochs, or DAPO dynamic sampling (drop groups whose rewards are all equal, draw again)", "uniform|dynamic"),
+    FLD("sampler.max_gen_batches", CONF_INT, max_gen_batches, "3", "dynamic: most generation rounds per step", "1.."),
+    FLD("algo.adv", CONF_ENUM, adv, "grpo", "advantage estimator", "grpo|dr_grpo|rloo|reinforce_pp|reinforce_pp_baseline|remax|gae"),
+    FLD("algo.gamma", CONF_FLOAT, gamma, "1.0", "discount (reinforce_pp*, gae)", "0..1"),
+    FLD("algo.lambda_actor", CONF_FLOAT, lambda_actor, "0.95", "gae: lambda of the advantages", "0..1"),
+    FLD("algo.lambda_critic", CONF_FLOAT, lambda_critic, "1.0", "gae: lambda of the critic targets", "0..1"),
+    FLD("algo.vapo_alpha", CONF_FLOAT, vapo_alpha, "0", "gae: length-adaptive lambda_actor = 1 - 1/(alpha len) (VAPO 0.05; 0: off)", "0.."),
+    FLD("algo.std_population", CONF_BOOL, std_population, "false", "grpo std and whitening divide by n (not n - 1)", NULL),
+    FLD("loss.eps_low", CONF_FLOAT, eps_low, "0.2", "clip range below 1", "0..1"),
+    FLD("loss.eps_high", CONF_FLOAT, eps_high, "0.2", "clip range above 1 (DAPO clip-higher: 0.28)", "0.."),
+    FLD("loss.dual_clip", CONF_FLOAT, dual_clip, "0", "dual-clip bound c for negative advantages (0: off; else > 1, 3 typical)", "0.."),
+    FLD("loss.agg", CONF_ENUM, loss_agg, "seq-mean-token-mean", "loss aggregation", "token-mean|seq-mean-token-mean|seq-mean-token-sum-norm"),
+    FLD("loss.max_len", CONF_INT, loss_max_len, "0", "seq-mean-token-sum-norm constant (0: rollout.max_new_tokens)", "0.."),
+    FLD("loss.entropy_coef", CONF_FLOAT, entropy_coef, "0", "entropy bonus (token mean, subtracted from the loss)", NULL),
+    FLD("kl.beta", CONF_FLOAT, kl_beta, "0.04", "KL coefficient; 0 switches the reference model off", "0.."),
+    FLD("kl.estimator", CONF_ENUM, kl_estimator, "k3", "per-token KL estimator", "k1|k2|k3"),
+    FLD("kl.placement", CONF_ENUM, kl_placement, "loss", "KL in the loss (GRPO) or subtracted from the token reward (PPO, REINFORCE++)", "loss|reward"),
+    FLD("reward.spec", CONF_STR, reward, "accuracy:1,format:0.1", "weighted reward functions, e.g. accuracy:1,format:0.1,length(max=64,cache=16)", NULL),
+    FLD("critic.mode", CONF_ENUM, critic_mode, "separate", "gae: the critic is a separate copy of the model, or a value head on the policy trunk", "separate|shared"),
+    FLD("critic.lr", CONF_FLOAT, critic_lr, "1e-3", "critic learning rate (separate) / value head learning rate (shared)", "0.."),
+    FLD("critic.eps_v", CONF_FLOAT, critic_eps_v, "0.2", "value clipping range (0: off)", "0.."),
+    FLD("critic.coef", CONF_FLOAT, critic_coef, "0.5", "shared trunk: weight of the value loss", "0.."),
+    FLD("critic.warmup", CONF_INT, critic_warmup, "0", "steps that train only the critic before the policy moves", "0.."),
+    FLD("train.steps", CONF_INT, steps, "100", "RL steps", "1.."),
+    FLD("train.stop_after", CONF_INT, stop_after, "0", "end this invocation after N steps with a checkpoint; --resume goes on (0: run to the end)", "0.."),
+    FLD("train.ppo_epochs", CONF_INT, ppo_epochs, "1", "passes over each batch of rollouts", "1.."),
+    FLD("train.minibatches", CONF_INT, minibatches, "1", "optimiser steps per pass (the batch is split)", "1.."),
+    FLD("train.micro_batch", CONF_INT, micro_batch, "32", "sequences per forward/backward", "1.."),
+    FLD("train.grad_clip", CONF_FLOAT, grad_clip, "1.0", "max global gradient norm (0: off)", "0.."),
+    FLD("train.seed", CONF_INT, seed, "1", "seed of the run (prompt order, sampling, minibatch order)", NULL),
+    FLD("optim.lr", CONF_FLOAT, lr, "1e-4", "policy learning rate (real models: ~1e-6)", "0.."),
+    FLD("optim.beta1", CONF_FLOAT, beta1, "0.9", "AdamW beta1", "0..1"),
+    FLD("optim.beta2", CONF_FLOAT, beta2, "0.99", "AdamW beta2", "0..1"),
+    FLD("optim.eps", CONF_FLOAT, eps, "1e-8", "AdamW epsilon", "0.."),
+    FLD("optim.weight_decay", CONF_FLOAT, weight_decay, "0", "decoupled weight decay (matrices only)", "0.."),
+    FLD("optim.schedule", CONF_ENUM, schedule, "constant", "learning-rate schedule after warmup", "constant|linear|cosine"),
+    FLD("optim.warmup", CONF_INT, warmup, "0", "linear warmup steps", "0.."),
+    FLD("optim.min_lr_ratio", CONF_FLOAT, min_lr_ratio, "0.1", "final learning rate as a share of the peak (linear, cosine)", "0..1"),
+    FLD("eval.every", CONF_INT, eval_every, "0", "eval/acc on the held-out prompts every N steps (0: off)", "0.."),
+    FLD("eval.prompts", CONF_INT, eval_prompts, "100", "held-out prompts used (0: all)", "0.."),
+    FLD("eval.n", CONF_INT, eval_n, "4", "samples per held-out prompt", "1..64"),
+    FLD("eval.temperature", CONF_FLOAT, eval_temperature, "1.0", "held-out sampling temperature", "0.."),
+    FLD("ckpt.every", CONF_INT, ckpt_every, "50", "checkpoint every N steps (0: only at the end)", "0.."),
+    FLD("ckpt.keep", CONF_INT, ckpt_keep, "2", "checkpoints kept (0: all)", "0.."),
+    FLD("log.every", CONF_INT, log_every, "1", "progress line every N steps (metrics.jsonl gets every step)", "1.."),
+    FLD("log.samples", CONF_INT, log_samples, "4", "responses per step written to samples.jsonl", "0.."),
+    FLD("threads", CONF_INT, threads, "0", "compute threads (0: OpenMP default)", "0.."),
+};
+#undef FLD
+const ConfSchema RL_SCHEMA = {RL_FIELDS, (int)(sizeof RL_FIELDS / sizeof RL_FIELDS[0]), "rl config"};
+
+int rl_config_check(const RlConfig *c) {
+    if (!c->model_path || !*c->model_path) return tr_err(TR_EINVAL, "model.path: the starting policy is required");
+    if ((!c->data_train || !*c->data_train) && (!c->data_task || !*c->data_task))
+        return tr_err(TR_EINVAL, "data.train: set a prompt file, or data.task");
+    AdvKind k = (AdvKind)adv_parse(c->adv);
+    if ((k == ADV_GRPO || k == ADV_RLOO) && c->group < 2)
+        return tr_err(TR_EINVAL, "rollout.n: %s needs at least 2 responses per prompt", c->adv);
+    if (!strcmp(c->sampler, "dynamic") && c->group < 2)
+        return tr_err(TR_EINVAL, "sampler.kind: dynamic sampling needs rollout.n >= 2");
+    if (c->dual_clip != 0 && c->dual_clip <= 1) return tr_err(TR_EINVAL, "loss.dual_clip: must be 0 (off) or > 1, got %g", c->dual_clip);
+    if (!strcmp(c->kl_placement, "reward") && c->kl_beta > 0 && k != ADV_REINFORCE_PP &&
+        k != ADV_REINFORCE_PP_BASELINE && k != ADV_GAE)
+        return tr_err(TR_EINVAL, "kl.placement: 'reward' works with reinforce_pp, reinforce_pp_baseline and gae, not %s "
+                                 "(use kl.placement=loss)", c->adv);
+    int64_t n = c->prompts * c->group;
+    if (c->minibatches > n) return tr_err(TR_EINVAL, "train.minibatches %lld exceeds the %lld responses of a step",
+                                          (long long)c->minibatches, (long long)n);
+    if (c->loss_max_len && c->loss_max_len < c->max_new_tokens)
+        return tr_err(TR_EINVAL, "loss.max_len %lld is below rollout.max_new_tokens %lld", (long long)c->loss_max_len,
+                      (long long)c->max_new_tokens);
+    return TR_OK;
+}
+
+/* ---- value head: V = h . w + b (w: C, then b) ---- */
+
+typedef struct {
+    int C;
+    float *w, *g;
+    AdamW opt;
+} VHead;
+
+static int vhead_init(VHead *h, int C, const RlConfig *c) {
+    h->C = C;
+    h->w = calloc((size_t)C + 1, sizeof(float));
+    h->g = calloc((size_t)C + 1, sizeof(float));
+    if (!h->w || !h->g) return tr_err(TR_ENOMEM, "out of memory");
+    return adamw_init(&h->opt, (size_t)C + 1, (float)c->critic_lr, (float)c->beta1, (float)c->beta2, (float)c->eps, 0.0f);
+}
+
+static void vhead_free(VHead *h) {
+    free(h->w);
+    free(h->g);
+    adamw_free(&h->opt);
+}
+
+/* ---- the run ---- */
+
+typedef struct {
+    const RlConfig *c;
+    FILE *log;
+    Tokenizer tok;
+    char tok_dir[4096];
+    Model pol, ref, crit;
+    int has_ref, has_crit, shared;
+    AdamW opt, copt;
+    VHead vh;
+    uint8_t *decay, *cdecay;
+    Dataset train, ev;
+    TokIds *pids;          /* prompt ids per training record (lazily) */
+    const TaskDef *task;   /* verifier fallback and pattern rules */
+    PatternSet ps;
+    RewardSet rs;
+    AdvCfg ac;
+    PolicyLossCfg pc;
+    ValueLossCfg vc;
+    KlKind kl;
+    int kl_in_reward, dynamic;
+    int64_t epoch, cursor, *perm;
+    Rng rng;
+    int64_t step;
+} Run;
+
+/* Responses of one step: n of them in groups of G (rec: record index). */
+typedef struct {
+    int n, cap, G;
+    int *rec;
+    Rollout *ro;
+    char **text;
+    size_t *tlen;
+    double *reward, *rvals, *baseline;
+    uint8_t *correct, *fmt;
+    int *pat;
+} Roll;
+
+static void roll_free(Roll *r) {
+    for (int i = 0; i < r->n; i++) free(r->text[i]);
+    rollout_free(r->ro, r->n);
+    free(r->rec);
+    free(r->ro);
+    free(r->text);
+    free(r->tlen);
+    free(r->reward);
+    free(r->rvals);
+    free(r->baseline);
+    free(r->correct);
+    free(r->fmt);
+    free(r->pat);
+    memset(r, 0, sizeof *r);
+}
+
+static int roll_reserve(Roll *r, int n, int nterms) {
+    if (n <= r->cap) return TR_OK;
+#define GROW(p, sz)                                                        \
+    do {                                                                   \
+        void *q_ = realloc(r->p, (size_t)n * (sz));                        \
+        if (!q_) return tr_err(TR_ENOMEM, "out of memory for rollouts");   \
+        r->p = q_;                                                         \
+    } while (0)
+    GROW(rec, sizeof(int));
+    GROW(ro, sizeof(Rollout));
+    GROW(text, sizeof(char *));
+    GROW(tlen, sizeof(size_t));
+    GROW(reward, sizeof(double));
+    GROW(rvals, sizeof(double) * (nterms > 0 ? nterms : 1));
+    GROW(baseline, sizeof(double));
+    GROW(correct, 1);
+    GROW(fmt, 1);
+    GROW(pat, sizeof(int));
+#undef GROW
+    r->cap = n;
+    return TR_OK;
+}
+
+/* Moves response i of src to the end of dst (src's slot is emptied). */
+static void roll_move(Roll *dst, Roll *src, int i, int nterms) {
+    int j = dst->n++;
+    dst->rec[j] = src->rec[i];
+    dst->ro[j] = src->ro[i];
+    memset(&src->ro[i], 0, sizeof src->ro[i]);
+    dst->text[j] = src->text[i];
+    src->text[i] = NULL;
+    dst->tlen[j] = src->tlen[i];
+    dst->reward[j] = src->reward[i];
+    memcpy(dst->rvals + (size_t)j * nterms, src->rvals + (size_t)i * nterms, (size_t)nterms * sizeof(double));
+    dst->baseline[j] = src->baseline[i];
+    dst->correct[j] = src->correct[i];
+    dst->fmt[j] = src->fmt[i];
+    dst->pat[j] = src->pat[i];
+}
+
+/* What the step saw of the policy: every generated response (also the
+ * groups dynamic sampling drops). */
+typedef struct {
+    int64_t n, correct, fmt, trunc, tokens, len_max;
+    double reward, reward2;
+    double rterm[REWARD_MAX_TERMS];
+    int64_t pat_n[PATTERN_MAX + 1], pat_ok[PATTERN_MAX + 1];
+    int64_t groups, groups_kept, gen_rounds;
+    double gen_s, score_s;
+} GenStats;
+
+static void sampler_order(Run *r) {
+    int64_t n = r->train.n;
+    for (int64_t i = 0; i < n; i++) r->perm[i] = i;
+    Rng g;
+    rng_seed(&g, run_mix64((uint64_t)r->c->seed) ^ run_mix64((uint64_t)r->epoch + 0x5eed));
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(rng_u64(&g) % (uint64_t)(i + 1));
+        int64_t t = r->perm[i];
+        r->perm[i] = r->perm[j];
+        r->perm[j] = t;
+    }
+}
+
+static int64_t sampler_next(Run *r) {
+    if (r->cursor == r->train.n) {
+        r->epoch++;
+        r->cursor = 0;
+        sampler_order(r);
+    }
+    return r->perm[r->cursor++];
+}
+
+static int prompt_ids(Run *r, int64_t rec, Prompt *p) {
+    TokIds *t = &r->pids[rec];
+    if (!t->ids) {
+        int rc = data_prompt_ids(&r->tok, &r->train.rec[rec], t);
+        if (rc) return tr_err_ctx(rc, "prompt %s", r->train.rec[rec].id);
+        if (t->n == 0) return tr_err(TR_EINVAL, "prompt %s: empty after tokenization", r->train.rec[rec].id);
+    }
+    p->ids = t->ids;
+    p->len = (int)t->n;
+    return TR_OK;
+}
+
+static void rollout_setup(const Run *r, RolloutConfig *rc, int n, float temperature, uint64_t seed) {
+    rollout_config_init(rc, &r->pol.cfg);
+    rc->sampler.temperature = temperature;
+    rc->sampler.top_p = (float)r->c->top_p;
+    rc->sampler.top_k = (int)r->c->top_k;
+    rc->n = n;
+    rc->max_new_tokens = (int)r->c->max_new_tokens;
+    rc->seed = seed;
+    if (r->c->ignore_eos) {
+        rc->n_eos = 0;
+        return;
+    }
+    if (r->tok.eos_id >= 0 && rc->n_eos < ROLLOUT_MAX_EOS) {
+        int seen = 0;
+        for (int i = 0; i < rc->n_eos; i++) seen |= rc->eos[i] == r->tok.eos_id;
+        if (!seen) rc->eos[rc->n_eos++] = r->tok.eos_id;
+    }
+}
+
+/* Scores responses [0, n) of ro (prompt records rec[]): texts, rewards,
+ * correctness, format, pattern. */
+static int score(Run *r, Roll *g, int from, int n) {
+    int rc = TR_OK;
+    RewardCtx *ctx = calloc((size_t)n, sizeof *ctx);
+    if (!ctx) return tr_err(TR_ENOMEM, "out of memory");
+    for (int k = 0; k < n && !rc; k++) {
+        int i = from + k;
+        rc = data_response_text(&r->tok, &g->ro[i], &g->text[i], &g->tlen[i]);
+        const Record *rec = &r->train.rec[g->rec[i]];
+        ctx[k] = (RewardCtx){g->text[i], g->tlen[i], g->ro[i].n, (int)r->c->max_new_tokens,
+                             g->ro[i].finish == FINISH_LENGTH, rec, NULL};
+    }
+    if (!rc) rc = reward_score_batch(&r->rs, ctx, n, g->reward + from, g->rvals + (size_t)from * r->rs.n, NULL);
+    for (int k = 0; k < n && !rc; k++) {
+        int i = from + k, fmt = 0;
+        int ok = task_score_response(&r->train.rec[g->rec[i]], r->task, g->text[i], g->tlen[i], &fmt);
+        if (ok < 0) {
+            rc = ok;
+            break;
+        }
+        VerifyParts parts;
+        verify_parse(g->text[i], g->tlen[i], NULL, &parts);
+        g->correct[i] = (uint8_t)ok;
+        g->fmt[i] = (uint8_t)fmt;
+        g->pat[i] = pattern_classify(&r->ps, parts.think, parts.think_len);
+        g->baseline[i] = 0;
+    }
+    free(ctx);
+    return rc;
+}
+
+/* ReMax: the reward of the greedy response to each prompt of the round. */
+static int remax_baseline(Run *r, Roll *g, const Prompt *pr, int P) {
+    Roll b = {0};
+    int rc = roll_reserve(&b, P, r->rs.n);
+    if (rc) return rc;
+    RolloutConfig rcfg;
+    rollout_setup(r, &rcfg, 1, 0.0f, 0);
+    memset(b.ro, 0, (size_t)P * sizeof *b.ro);
+    memset(b.text, 0, (size_t)P * sizeof *b.text);
+    b.n = P;
+    for (int p = 0; p < P; p++) b.rec[p] = g->rec[p * g->G];
+    if ((rc = rollout_generate(&r->pol, pr, P, &rcfg, b.ro, NULL)) == TR_OK && (rc = score(r, &b, 0, P)) == TR_OK)
+        for (int i = 0; i < g->n; i++) g->baseline[i] = b.reward[i / g->G];
+    roll_free(&b);
+    return rc;
+}
+
+static void gen_stats_add(GenStats *s, const Roll *g, int nterms) {
+    for (int i = 0; i < g->n; i++) {
+        s->n++;
+        s->correct += g->correct[i];
+        s->fmt += g->fmt[i];
+        s->trunc += g->ro[i].finish == FINISH_LENGTH;
+        s->tokens += g->ro[i].n;
+        if (g->ro[i].n > s->len_max) s->len_max = g->ro[i].n;
+        s->reward += g->reward[i];
+        s->reward2 += g->reward[i] * g->reward[i];
+        for (int j = 0; j < nterms; j++) s->rterm[j] += g->rvals[(size_t)i * nterms + j];
+        int p = g->pat[i] < 0 ? PATTERN_MAX : g->pat[i];
+        s->pat_n[p]++;
+        s->pat_ok[p] += g->correct[i];
+    }
+}
+
+/* Generates and scores the responses of one step into out: one round
+ * (uniform) or rounds until `prompts` groups with unequal rewards are found
+ * (dynamic, at most max_gen_batches rounds). */
+static int generate_step(Run *r, Roll *out, GenStats *gs) {
+    const RlConfig *c = r->c;
+    int P = (int)c->prompts, G = (int)c->group, nt = r->rs.n, rc = TR_OK;
+    Prompt *pr = calloc((size_t)P, sizeof *pr);
+    Roll g = {0};
+    if (!pr) return tr_err(TR_ENOMEM, "out of memory");
+    out->G = g.G = G;
+    for (int round = 0; round < (r->dynamic ? c->max_gen_batches : 1); round++) {
+        if ((rc = roll_reserve(&g, P * G, nt))) break;
+        memset(g.ro, 0, (size_t)P * G * sizeof *g.ro);
+        memset(g.text, 0, (size_t)P * G * sizeof *g.text);
+        g.n = P * G;
+        for (int p = 0; p < P && !rc; p++) {
+            int64_t k = sampler_next(r);
+            for (int s = 0; s < G; s++) g.rec[p * G + s] = (int)k;
+            rc = prompt_ids(r, k, &pr[p]);
+        }
+        if (rc) break;
+        RolloutConfig rcfg;
+        rollout_setup(r, &rcfg, G, (float)c->temperature, rng_u64(&r->rng));
+        double t0 = tr_time();
+        if ((rc = rollout_generate(&r->pol, pr, P, &rcfg, g.ro, NULL))) break;
+        double t1 = tr_time();
+        gs->gen_s += t1 - t0;
+        if ((rc = score(r, &g, 0, P * G))) break;
+        if (adv_parse(c->adv) == ADV_REMAX && (rc = remax_baseline(r, &g, pr, P))) break;
+        gs->score_s += tr_time() - t1;
+        gs->gen_rounds++;
+        gen_stats_add(gs, &g, nt);
+        if ((rc = roll_reserve(out, out->n + P * G, nt))) break;
+        for (int p = 0; p < P; p++) {
+            gs->groups++;
+            int keep = !r->dynamic;
+            for (int s = 1; s < G && !keep; s++) keep = g.reward[p * G + s] != g.reward[p * G];
+            if (keep && out->n < P * G) {
+                gs->groups_kept++;
+                for (int s = 0; s < G; s++) roll_move(out, &g, p * G + s, nt);
+            }
+        }
+        roll_free(&g);
+        g.G = G;
+        if (out->n >= P * G) break;
+    }
+    roll_free(&g);
+    free(pr);
+    return rc;
+}
+
+/* ---- training sequences: prompt + response, the last token dropped ---- */
+
+typedef struct {
+    int B, T;
+    size_t cap;
+    int32_t *ids, *pos, *seg, *tgt;
+    float *lp, *ent, *dlp, *dent, *dhid, *val;
+    int cap_rows;
+    int *row_np;   /* prompt tokens of each row */
+} Micro;
+
+static void micro_free(Micro *m) {
+    free(m->ids);
+    free(m->pos);
+    free(m->seg);
+    free(m->tgt);
+    free(m->lp);
+    free(m->ent);
+    free(m->dlp);
+    free(m->dent);
+    free(m->dhid);
+    free(m->val);
+    free(m->row_np);
+    memset(m, 0, sizeof *m);
+}
+
+/* Rows = responses idx[0..n) (each with >= 1 token). */
+static int micro_build(Run *r, const Roll *g, const int *idx, int n, Micro *m) {
+    int T = 1;
+    for (int k = 0; k < n; k++) {
+        int np = (int)r->pids[g->rec[idx[k]]].n, L = g->ro[idx[k]].n;
+        if (np + L - 1 > T) T = np + L - 1;
+    }
+    size_t N = (size_t)n * T, C = (size_t)r->pol.cfg.C;
+    if (N > m->cap) {
+        micro_free(m);
+        m->ids = malloc(N * sizeof(int32_t));
+        m->pos = malloc(N * sizeof(int32_t));
+        m->seg = malloc(N * sizeof(int32_t));
+        m->tgt = malloc(N * sizeof(int32_t));
+        m->lp = malloc(N * sizeof(float));
+        m->ent = malloc(N * sizeof(float));
+        m->dlp = malloc(N * sizeof(float));
+        m->dent = malloc(N * sizeof(float));
+        m->dhid = malloc(N * C * sizeof(float));
+        m->val = malloc(N * sizeof(float));
+        if (!m->ids || !m->pos || !m->seg || !m->tgt || !m->lp || !m->ent || !m->dlp || !m->dent || !m->dhid || !m->val)
+            return tr_err(TR_ENOMEM, "out of memory for a micro-batch of %zu tokens", N);
+        m->cap = N;
+    }
+    if (n > m->cap_rows) {
+        free(m->row_np);
+        m->row_np = malloc((size_t)n * sizeof(int));
+        if (!m->row_np) return tr_err(TR_ENOMEM, "out of memory");
+        m->cap_rows = n;
+    }
+    m->B = n;
+    m->T = T;
+    for (int k = 0; k < n; k++) {
+        const TokIds *p = &r->pids[g->rec[idx[k]]];
+        const Rollout *ro = &g->ro[idx[k]];
+        int np = (int)p->n, L = ro->n, len = np + L - 1;
+        int32_t *ids = m->ids + (size_t)k * T, *pos = m->pos + (size_t)k * T, *seg = m->seg + (size_t)k * T,
+                *tgt = m->tgt + (size_t)k * T;
+        m->row_np[k] = np;
+        for (int j = 0; j < T; j++) {
+            if (j < len) {
+                ids[j] = j < np ? p->ids[j] : ro->tokens[j - np];
+                pos[j] = j;
+                seg[j] = 0;
+                tgt[j] = j >= np - 1 ? ro->tokens[j - np + 1] : -1;
+            } else {
+                ids[j] = 0;
+                pos[j] = 0;
+                seg[j] = -1;
+                tgt[j] = -1;
+            }
+        }
+    }
+    return TR_OK;
+}
+
+static ModelBatch micro_batch(const Micro *m) {
+    ModelBatch b = {m->B, m->T, m->ids, m->pos, m->seg, NULL};
+    return b;
+}
+
+/* Per-token arrays of the step, packed response after response. */
+typedef struct {
+    RlBatch b;
+    int64_t *off;
+    int *len;
+    float *old, *ref, *adv, *ret, *val, *tokr, *reward, *baseline;
+} Packed;
+
+static void packed_free(Packed *p) {
+    free(p->off);
+    free(p->len);
+    free(p->old);
+    free(p->ref);
+    free(p->adv);
+    free(p->ret);
+    free(p->val);
+    free(p->tokr);
+    free(p->reward);
+    free(p->baseline);
+    memset(p, 0, sizeof *p);
+}
+
+static int packed_init(Packed *p, const Roll *g) {
+    memset(p, 0, sizeof *p);
+    int N = g->n;
+    size_t NN = (size_t)(N > 0 ? N : 1);
+    p->off = malloc(NN * sizeof *p->off);
+    p->len = malloc(NN * sizeof *p->len);
+    p->reward = malloc(NN * sizeof(float));
+    p->baseline = malloc(NN * sizeof(float));
+    if (!p->off || !p->len || !p->reward || !p->baseline) return tr_err(TR_ENOMEM, "out of memory");
+    int64_t n = 0;
+    for (int i = 0; i < N; i++) {
+        p->off[i] = n;
+        p->len[i] = g->ro[i].n;
+        n += g->ro[i].n;
+        p->reward[i] = (float)g->reward[i];
+        p->baseline[i] = (float)g->baseline[i];
+    }
+    size_t nt = (size_t)(n > 0 ? n : 1);
+    p->old = calloc(nt, sizeof(float));
+    p->ref = calloc(nt, sizeof(float));
+    p->adv = calloc(nt, sizeof(float));
+    p->ret = calloc(nt, sizeof(float));
+    p->val = calloc(nt, sizeof(float));
+    p->tokr = calloc(nt, sizeof(float));
+    if (!p->old || !p->ref || !p->adv || !p->ret || !p->val || !p->tokr) return tr_err(TR_ENOMEM, "out of memory");
+    for (int i = 0; i < N; i++) memcpy(p->old + p->off[i], g->ro[i].logp, (size_t)g->ro[i].n * sizeof(float));
+    p->b = (RlBatch){N, g->G, p->off, p->len, n};
+    return TR_OK;
+}
+
+/* Value of response token j of row k: the hidden state that predicts it. */
+static void values_of(const VHead *h, const float *hid, const Micro *m, int k, int L, float *v) {
+    int C = h->C;
+    for (int j = 0; j < L; j++) {
+        const float *x = hid + ((size_t)k * m->T + m->row_np[k] - 1 + j) * C;
+        double s = h->w[C];
+        for (int c = 0; c < C; c++) s += (double)x[c] * h->w[c];
+        v[j] = (float)s;
+    }
+}
+
+/* The responses with tokens, in micro-batches of train.micro_batch. */
+static int nonempty(const Roll *g, const int *order, int n, int *out) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (g->ro[order[i]].n > 0) out[k++] = order[i];
+    return k;
+}
+
+/* Reference log-probs and old values, before any update. */
+static int prepare(Run *r, const Roll *g, Packed *pk, Micro *m, double *ref_s) {
+    int N = g->n, mb = (int)r->c->micro_batch, rc = TR_OK;
+    int *idx = malloc((size_t)N * sizeof *idx), *all = malloc((size_t)N * sizeof *all);
+    if (!idx || !all) {
+        free(idx);
+        free(all);
+        return tr_err(TR_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < N; i++) all[i] = i;
+    int ne = nonempty(g, all, N, idx);
+    double t0 = tr_time();
+    for (int s = 0; s < ne && !rc; s += mb) {
+        int n = ne - s < mb ? ne - s : mb;
+        if ((rc = micro_build(r, g, idx + s, n, m))) break;
+        ModelBatch b = micro_batch(m);
+        if (r->has_ref) {
+            if ((rc = model_forward(&r->ref, &b, m->tgt, m->lp, NULL))) break;
+            for (int k = 0; k < n; k++) {
+                int i = idx[s + k];
+                memcpy(pk->ref + pk->off[i], m->lp + (size_t)k * m->T + m->row_np[k] - 1,
+                       (size_t)g->ro[i].n * sizeof(float));
+            }
+        }
+        if (r->has_crit) {
+            Model *cm = r->shared ? &r->pol : &r->crit;
+            if ((rc = model_forward_hidden(cm, &b))) break;
+            const float *hid = model_hidden(cm);
+            for (int k = 0; k < n; k++) {
+                int i = idx[s + k];
+                values_of(&r->vh, hid, m, k, g->ro[i].n, pk->val + pk->off[i]);
+            }
+        }
+    }
+    *ref_s = tr_time() - t0;
+    free(idx);
+    free(all);
+    return rc;
+}
+
+/* Accumulated over the updates of a step. */
+typedef struct {
+    double loss, pg_loss, kl_loss, clip_frac, clip_high, clip_low, dual_frac, ratio_mean, ratio_max, logratio;
+    double vloss, vclip, explained_var, v_mean, ret_mean;
+    double entropy, ent_tokens;
+    double gnorm, cgnorm;
+    int64_t tokens, updates, vtokens;
+    double update_s;
+} UpdStats;
+
+static void shuffle(Rng *g, int *a, int n) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rng_u64(g) % (uint64_t)(i + 1));
+        int t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Norm counts of a minibatch so micro-batch losses sum to its loss. */
+static double norm_count(LossAgg agg, const Roll *g, const int *idx, int n) {
+    double c = 0;
+    for (int k = 0; k < n; k++) {
+        int L = g->ro[idx[k]].n;
+        if (agg == AGG_TOKEN_MEAN) c += L;
+        else if (agg == AGG_SEQ_MEAN_TOKEN_MEAN) c += L > 0;
+        else c += 1;
+    }
+    return c;
+}
+
+/* Gathers a micro-batch's per-token arrays (responses idx) into dst. */
+static void gather(const Packed *pk, const int *idx, int n, const float *src, float *dst) {
+    int64_t o = 0;
+    for (int k = 0; k < n; k++) {
+        int i = idx[k];
+        memcpy(dst + o, src + pk->off[i], (size_t)pk->len[i] * sizeof(float));
+        o += pk->len[i];
+    }
+}
+
+typedef struct {
+    float *lp, *old, *ref, *adv, *ret, *val, *v, *d, *dv;
+    int *len;
+    size_t cap;
+} Scratch;
+
+static void scratch_free(Scratch *s) {
+    free(s->lp);
+    free(s->old);
+    free(s->ref);
+    free(s->adv);
+    free(s->ret);
+    free(s->val);
+    free(s->v);
+    free(s->d);
+    free(s->dv);
+    free(s->len);
+    memset(s, 0, sizeof *s);
+}
+
+static int scratch_reserve(Scratch *s, size_t ntok, int rows) {
+    if (ntok <= s->cap && s->len) return TR_OK;
+    scratch_free(s);
+    size_t n = ntok > 1 ? ntok : 1;
+    s->lp = malloc(n * sizeof(float));
+    s->old = malloc(n * sizeof(float));
+    s->ref = malloc(n * sizeof(float));
+    s->adv = malloc(n * sizeof(float));
+    s->ret = malloc(n * sizeof(float));
+    s->val = malloc(n * sizeof(float));
+    s->v = malloc(n * sizeof(float));
+    s->d = malloc(n * sizeof(float));
+    s->dv = malloc(n * sizeof(float));
+    s->len = malloc((size_t)(rows > 0 ? rows : 1) * sizeof(int));
+    if (!s->lp || !s->old || !s->ref || !s->adv || !s->ret || !s->val || !s->v || !s->d || !s->dv || !s->len)
+        return tr_err(TR_ENOMEM, "out of memory");
+    s->cap = n;
+    return TR_OK;
+}
+
+/* One micro-batch: forward, losses, backward (gradients accumulate). */
+static int micro_step(Run *r, const Roll *g, const Packed *pk, const int *idx, int n, double pol_norm,
+                      double val_norm, double ent_norm, int train_policy, int first_epoch, Micro *m, Scratch *sc,
+                      UpdStats *us) {
+    const RlConfig *c = r->c;
+    int rc = micro_build(r, g, idx, n, m);
+    if (rc) return rc;
+    ModelBatch b = micro_batch(m);
+    int64_t nt = 0;
+    for (int k = 0; k < n; k++) nt += pk->len[idx[k]];
+    if ((rc = scratch_reserve(sc, (size_t)nt, n))) return rc;
+    for (int k = 0; k < n; k++) sc->len[k] = pk->len[idx[k]];
+    RlBatch mb = {n, 1, NULL, sc->len, nt};
+    size_t NT = (size_t)m->B * m->T, C = (size_t)r->pol.cfg.C;
+    int need_policy = train_policy || first_epoch || (r->has_crit && r->shared);
+    if (need_policy) {
+        if ((rc = model_forward(&r->pol, &b, m->tgt, m->lp, m->ent))) return rc;
+        int64_t o = 0;
+        for (int k = 0; k < n; k++) {
+            const float *src = m->lp + (size_t)k * m->T + m->row_np[k] - 1;
+            memcpy(sc->lp + o, src, (size_t)sc->len[k] * sizeof(float));
+            const float *e = m->ent + (size_t)k * m->T + m->row_np[k] - 1;
+            if (first_epoch)
+                for (int j = 0; j < sc->len[k]; j++) us->entropy += e[j];
+            o += sc->len[k];
+        }
+        if (first_epoch) us->ent_tokens += (double)nt;
+    }
+    memset(m->dlp, 0, NT * sizeof(float));
+    memset(m->dent, 0, NT * sizeof(float));
+    const float *dlp = NULL, *dent = NULL, *dhid = NULL;
+    if (train_policy || first_epoch) {
+        gather(pk, idx, n, pk->old, sc->old);
+        gather(pk, idx, n, pk->adv, sc->adv);
+        if (r->has_ref) gather(pk, idx, n, pk->ref, sc->ref);
+        PolicyLossCfg pc = r->pc;
+        pc.norm_count = pol_norm;
+        PolicyLossStats ps;
+        if ((rc = policy_loss(&pc, &mb, sc->lp, sc->old, r->has_ref ? sc->ref : NULL, sc->adv, sc->d, &ps))) return rc;
+        us->loss += ps.loss;
+        us->pg_loss += ps.pg_loss;
+        us->kl_loss += ps.kl_loss;
+        us->clip_frac += ps.clip_frac * nt;
+        us->clip_high += ps.clip_frac_high * nt;
+        us->clip_low += ps.clip_frac_low * nt;
+        us->dual_frac += ps.dual_clip_frac * nt;
+        us->ratio_mean += ps.ratio_mean * nt;
+        us->logratio += ps.logratio_abs_mean * nt;
+        if (ps.ratio_max > us->ratio_max) us->ratio_max = ps.ratio_max;
+        us->tokens += nt;
+        if (train_policy) {
+            int64_t o = 0;
+            for (int k = 0; k < n; k++) {
+                float *dst = m->dlp + (size_t)k * m->T + m->row_np[k] - 1;
+                float *de = m->dent + (size_t)k * m->T + m->row_np[k] - 1;
+                memcpy(dst, sc->d + o, (size_t)sc->len[k] * sizeof(float));
+                if (c->entropy_coef != 0)
+                    for (int j = 0; j < sc->len[k]; j++) de[j] = (float)(-c->entropy_coef / ent_norm);
+                o += sc->len[k];
+            }
+            dlp = m->dlp;
+            dent = c->entropy_coef != 0 ? m->dent : NULL;
+        }
+    }
+    if (r->has_crit) {
+        Model *cm = r->shared ? &r->pol : &r->crit;
+        if (!r->shared && (rc = model_forward_hidden(cm, &b))) return rc;
+        const float *hid = model_hidden(cm);
+        int64_t o = 0;
+        for (int k = 0; k < n; k++) {
+            values_of(&r->vh, hid, m, k, sc->len[k], sc->v + o);
+            o += sc->len[k];
+        }
+        gather(pk, idx, n, pk->val, sc->val);
+        gather(pk, idx, n, pk->ret, sc->ret);
+        ValueLossCfg vc = r->vc;
+        vc.norm_count = val_norm;
+        ValueLossStats vs;
+        if ((rc = value_loss(&vc, &mb, sc->v, sc->val, sc->ret, sc->dv, &vs))) return rc;
+        us->vloss += vs.loss;
+        us->vclip += vs.clip_frac * nt;
+        us->explained_var += vs.explained_var * nt;
+        us->v_mean += vs.v_mean * nt;
+        us->ret_mean += vs.ret_mean * nt;
+        us->vtokens += nt;
+        /* d/dw, d/db and d/dh of the (weighted) value loss */
+        float scale = r->shared ? (float)c->critic_coef : 1.0f;
+        memset(m->dhid, 0, NT * C * sizeof(float));
+        o = 0;
+        for (int k = 0; k < n; k++) {
+            for (int j = 0; j < sc->len[k]; j++) {
+                size_t row = (size_t)k * m->T + m->row_np[k] - 1 + j;
+                const float *x = hid + row * C;
+                float dv = scale * sc->dv[o + j], *dh = m->dhid + row * C;
+                for (size_t q = 0; q < C; q++) {
+                    r->vh.g[q] += dv * x[q];
+                    dh[q] = dv * r->vh.w[q];
+                }
+                r->vh.g[C] += dv;
+            }
+            o += sc->len[k];
+        }
+        dhid = m->dhid;
+        if (!r->shared) {
+            if ((rc = model_backward_hidden(cm, &b, NULL, NULL, NULL, dhid))) return rc;
+            dhid = NULL;
+        }
+    }
+    if (dlp || dhid) rc = model_backward_hidden(&r->pol, &b, m->tgt, dlp, dent, dhid);
+    return rc;
+}
+
+static int update(Run *r, const Roll *g, const Packed *pk, Micro *m, double lr, UpdStats *us) {
+    const RlConfig *c = r->c;
+    int N = g->n, rc = TR_OK, E = (int)c->ppo_epochs, MB = (int)c->minibatches;
+    int train_policy = r->step >= c->critic_warmup;
+    int *order = malloc((size_t)(N > 0 ? N : 1) * sizeof *order), *idx = malloc((size_t)(N > 0 ? N : 1) * sizeof *idx);
+    Scratch sc = {0};
+    if (!order || !idx) {
+        rc = tr_err(TR_ENOMEM, "out of memory");
+        goto out;
+    }
+    double t0 = tr_time();
+    for (int e = 0; e < E && !rc; e++) {
+        for (int i = 0; i < N; i++) order[i] = i;
+        if (MB > 1) shuffle(&r->rng, order, N);
+        for (int q = 0; q < MB && !rc; q++) {
+            int lo = (int)((int64_t)N * q / MB), hi = (int)((int64_t)N * (q + 1) / MB);
+            int ne = nonempty(g, order + lo, hi - lo, idx);
+            if (ne == 0) continue;
+            double pn = norm_count(r->pc.agg, g, order + lo, hi - lo);
+            double vn = norm_count(r->vc.agg, g, order + lo, hi - lo);
+            double en = 0;
+            for (int k = 0; k < ne; k++) en += g->ro[idx[k]].n;
+            model_zero_grads(&r->pol);
+            if (r->has_crit) {
+                memset(r->vh.g, 0, ((size_t)r->vh.C + 1) * sizeof(float));
+                if (!r->shared) model_zero_grads(&r->crit);
+            }
+            for (int s = 0; s < ne && !rc; s += (int)c->micro_batch) {
+                int n = ne - s < (int)c->micro_batch ? ne - s : (int)c->micro_batch;
+                rc = micro_step(r, g, pk, idx + s, n, pn, vn, en, train_policy, e == 0, m, &sc, us);
+            }
+            if (rc) break;
+            if (train_policy || (r->has_crit && r->shared)) {
+                double gn = grad_clip(r->pol.grads, r->pol.n_params, c->grad_clip);
+                if (!isfinite(gn)) {
+                    rc = tr_err(TR_EINVAL, "step %lld: the policy gradient is not finite (lower optim.lr?)",
+                                (long long)r->step + 1);
+                    break;
+                }
+                us->gnorm += gn;
+                adamw_step(&r->opt, r->pol.params, r->pol.grads, (float)lr, r->decay);
+            }
+            if (r->has_crit) {
+                if (!r->shared) {
+                    double cg = grad_clip(r->crit.grads, r->crit.n_params, c->grad_clip);
+                    us->cgnorm += cg;
+                    adamw_step(&r->copt, r->crit.params, r->crit.grads, (float)c->critic_lr, r->cdecay);
+                }
+                adamw_step(&r->vh.opt, r->vh.w, r->vh.g, (float)c->critic_lr, NULL);
+            }
+            us->updates++;
+        }
+    }
+    us->update_s = tr_time() - t0;
+out:
+    scratch_free(&sc);
+    free(order);
+    free(idx);
+    return rc;
+}
+
+/* ---- checkpoints ---- */
+
+static int save_critic(void *ctx, const char *dir) {
+    Run *r = ctx;
+    if (!r->has_crit) return TR_OK;
+    char p[4400];
+    size_t C1 = (size_t)r->vh.C + 1;
+    StWrite w[6];
+    int n = 0;
+    w[n++] = (StWrite){"v_head", ST_F32, r->vh.w, 1, {(int64_t)C1}};
+    w[n++] = (StWrite){"v_head.adamw.m", ST_F32, r->vh.opt.m, 1, {(int64_t)C1}};
+    w[n++] = (StWrite){"v_head.adamw.v", ST_F32, r->vh.opt.v, 1, {(int64_t)C1}};
+    if (!r->shared) {
+        w[n++] = (StWrite){"critic", ST_F32, r->crit.params, 1, {(int64_t)r->crit.n_params}};
+        w[n++] = (StWrite){"critic.adamw.m", ST_F32, r->copt.m, 1, {(int64_t)r->copt.n}};
+        w[n++] = (StWrite){"critic.adamw.v", ST_F32, r->copt.v, 1, {(int64_t)r->copt.n}};
+    }
+    snprintf(p, sizeof p, "%s/critic.safetensors", dir);
+    return st_write(p, w, n, NULL, 0);
+}
+
+static int read_vec(const StFile *f, const char *name, float *dst, size_t n) {
+    const StTensor *t = st_find(f, name);
+    if (!t) return tr_err(TR_EFORMAT, "critic.safetensors: tensor '%s' missing", name);
+    return st_read_f32(f, t, dst, n);
+}
+
+static int load_critic(Run *r, const char *ck, const cJSON *state) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/critic.safetensors", ck);
+    StFile f;
+    int rc = st_open(&f, p);
+    if (rc) return rc;
+    size_t C1 = (size_t)r->vh.C + 1;
+    rc = read_vec(&f, "v_head", r->vh.w, C1);
+    if (!rc) rc = read_vec(&f, "v_head.adamw.m", r->vh.opt.m, C1);
+    if (!rc) rc = read_vec(&f, "v_head.adamw.v", r->vh.opt.v, C1);
+    if (!rc && !r->shared) {
+        rc = read_vec(&f, "critic", r->crit.params, r->crit.n_params);
+        if (!rc) rc = read_vec(&f, "critic.adamw.m", r->copt.m, r->copt.n);
+        if (!rc) rc = read_vec(&f, "critic.adamw.v", r->copt.v, r->copt.n);
+    }
+    st_close(&f);
+    const cJSON *cj = cJSON_GetObjectItemCaseSensitive(state, "critic");
+    const cJSON *vt = cJSON_GetObjectItemCaseSensitive(cj, "v_head_t"), *ct = cJSON_GetObjectItemCaseSensitive(cj, "critic_t");
+    if (!rc && !cJSON_IsNumber(vt)) rc = tr_err(TR_EFORMAT, "%s: state.critic.v_head_t missing", ck);
+    if (!rc) r->vh.opt.t = (int64_t)vt->valuedouble;
+    if (!rc && !r->shared) r->copt.t = cJSON_IsNumber(ct) ? (int64_t)ct->valuedouble : 0;
+    return rc ? tr_err_ctx(rc, "%s", p) : TR_OK;
+}
+
+static int save_ckpt(Run *r, const char *run_dir) {
+    cJSON *s = cJSON_CreateObject();
+    cJSON *sj = cJSON_AddObjectToObject(s, "sampler");
+    cJSON_AddNumberToObject(sj, "epoch", (double)r->epoch);
+    cJSON_AddNumberToObject(sj, "cursor", (double)r->cursor);
+    cJSON_AddNumberToObject(sj, "records", (double)r->train.n);
+    cJSON_AddItemToObject(s, "rng", ckpt_rng_json(&r->rng));
+    if (r->has_crit) {
+        cJSON *cj = cJSON_AddObjectToObject(s, "critic");
+        cJSON_AddNumberToObject(cj, "v_head_t", (double)r->vh.opt.t);
+        if (!r->shared) cJSON_AddNumberToObject(cj, "critic_t", (double)r->copt.t);
+    }
+    int rc = ckpt_save_ex(run_dir, r->step, &r->pol, &r->opt, s, r->tok_dir, (int)r->c->ckpt_keep, save_critic, r);
+    cJSON_Delete(s);
+    return rc;
+}
+
+/* ---- setup ---- */
+
+static int task_records(const RlConfig *c, const TaskDef *t, int64_t first, int64_t n, Dataset *d) {
+    char *store = NULL, **kv = NULL;
+    int nkv = 0;
+    TaskOpts o = {0};
+    memset(d, 0, sizeof *d);
+    int rc = run_split_opts(c->data_task_options, &store, &kv, &nkv);
+    if (!rc) rc = task_opts_init(&o, t, kv, nkv);
+    if (rc) rc = tr_err_ctx(rc, "data.task_options");
+    if (!rc && !(d->rec = calloc((size_t)(n > 0 ? n : 1), sizeof *d->rec))) rc = tr_err(TR_ENOMEM, "out of memory");
+    for (int64_t i = 0; i < n && !rc; i++) {
+        rc = task_record(t, &o, (uint64_t)c->data_seed, first + i, 0, &d->rec[i]);
+        if (!rc) d->n++;
+    }
+    task_opts_free(&o);
+    free(store);
+    free(kv);
+    return rc;
+}
+
+static int load_data(Run *r) {
+    const RlConfig *c = r->c;
+    int rc;
+    const char *tn = c->data_task && *c->data_task ? c->data_task : NULL;
+    if (tn && !(r->task = task_find(tn))) return tr_err(TR_EINVAL, "data.task: unknown task '%s'", tn);
+    if (c->data_train && *c->data_train) {
+        if ((rc = dataset_load(&r->train, c->data_train, c->data_skip_bad, r->log))) return rc;
+        for (int64_t i = 0; i < r->train.n; i++)
+            if (!r->train.rec[i].answer && !record_meta_str(&r->train.rec[i], "target"))
+                return tr_err(TR_EINVAL, "%s: record %s has no answer to verify against", c->data_train,
+                              r->train.rec[i].id);
+        if (!r->task) {
+            const char *mt = record_meta_str(&r->train.rec[0], "task");
+            r->task = task_find(mt ? mt : "arith");
+            if (!r->task) r->task = task_find("arith");
+        }
+        if (c->data_eval && *c->data_eval) rc = dataset_load(&r->ev, c->data_eval, c->data_skip_bad, r->log);
+    } else {
+        if ((rc = task_records(c, r->task, 0, c->data_n_train, &r->train))) return rc;
+        if (c->data_eval && *c->data_eval) rc = dataset_load(&r->ev, c->data_eval, c->data_skip_bad, r->log);
+        else if (c->data_n_eval > 0) rc = task_records(c, r->task, c->data_n_train, c->data_n_eval, &r->ev);
+    }
+    if (rc) return rc;
+    if (c->eval_prompts > 0 && r->ev.n > c->eval_prompts) {
+        for (int64_t i = c->eval_prompts; i < r->ev.n; i++) record_free(&r->ev.rec[i]);
+        r->ev.n = c->eval_prompts;
+    }
+    r->pids = calloc((size_t)r->train.n, sizeof *r->pids);
+    r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
+    if (!r->pids || !r->perm) return tr_err(TR_ENOMEM, "out of memory");
+    return task_patterns(r->task, &r->ps);
+}
+
+static int setup_algo(Run *r) {
+    const RlConfig *c = r->c;
+    AdvKind k = (AdvKind)adv_parse(c->adv);
+    r->ac = adv_cfg_default(k);
+    r->ac.gamma = (float)c->gamma;
+    r->ac.lambda_actor = (float)c->lambda_actor;
+    r->ac.lambda_critic = (float)c->lambda_critic;
+    r->ac.vapo_alpha = (float)c->vapo_alpha;
+    r->ac.std_population = c->std_population;
+    r->kl = (KlKind)kl_parse(c->kl_estimator);
+    r->kl_in_reward = !strcmp(c->kl_placement, "reward");
+    r->pc = policy_loss_cfg_default();
+    r->pc.eps_low = (float)c->eps_low;
+    r->pc.eps_high = (float)c->eps_high;
+    r->pc.dual_clip_c = (float)c->dual_clip;
+    r->pc.agg = (LossAgg)loss_agg_parse(c->loss_agg);
+    r->pc.max_len = (int)(c->loss_max_len ? c->loss_max_len : c->max_new_tokens);
+    r->pc.beta = (float)c->kl_beta;
+    r->pc.kl = r->kl;
+    r->pc.kl_in_loss = !r->kl_in_reward && c->kl_beta > 0;
+    r->vc = (ValueLossCfg){(float)c->critic_eps_v, r->pc.agg, r->pc.max_len, 0};
+    r->has_ref = c->kl_beta > 0;
+    r->has_crit = k == ADV_GAE;
+    r->shared = r->has_crit && !strcmp(c->critic_mode, "shared");
+    r->dynamic = !strcmp(c->sampler, "dynamic");
+    reward_set_init(&r->rs);
+    int rc = reward_set_parse(&r->rs, c->reward);
+    return rc ? tr_err_ctx(rc, "reward.spec") : TR_OK;
+}
+
+static int setup_tokenizer(Run *r) {
+    const RlConfig *c = r->c;
+    const char *p = c->tokenizer && *c->tokenizer ? c->tokenizer : c->model_path;
+    struct stat sb;
+    snprintf(r->tok_dir, sizeof r->tok_dir, "%s", p);
+    if (stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        char *sl = strrchr(r->tok_dir, '/');
+        if (sl) *sl = 0;
+        else snprintf(r->tok_dir, sizeof r->tok_dir, ".");
+    }
+    return tok_load(&r->tok, p);
+}
+
+static int setup_models(Run *r, const char *run_dir, int resume, cJSON **state) {
+    const RlConfig *c = r->c;
+    int rc;
+    char ck[4200];
+    if (resume) {
+        int64_t st;
+        rc = ckpt_latest(run_dir, ck, sizeof ck, &st);
+        if (rc == 1) return tr_err(TR_EINVAL, "--resume %s: the run has no checkpoint yet", run_dir);
+        if (rc) return rc;
+        if ((rc = ckpt_load(ck, &r->pol, &r->opt, state, &r->step))) return rc;
+        if (r->log) fprintf(r->log, "rl: resuming from %s (step %lld)\n", ck, (long long)r->step);
+    } else {
+        if ((rc = model_load(&r->pol, c->model_path))) return rc;
+        if ((rc = adamw_init(&r->opt, r->pol.n_params, (float)c->lr, (float)c->beta1, (float)c->beta2, (float)c->eps,
+                             (float)c->weight_decay)))
+            return rc;
+    }
+    if (r->tok.vocab_size > r->pol.cfg.V)
+        return tr_err(TR_EINVAL, "the tokenizer has %d ids but the model only %d embedding rows", r->tok.vocab_size,
+                      r->pol.cfg.V);
+    if ((rc = model_alloc_grads(&r->pol))) return rc;
+    if (!(r->decay = malloc(r->pol.n_params))) return tr_err(TR_ENOMEM, "out of memory");
+    run_decay_mask(&r->pol, r->decay);
+    if (r->has_ref && (rc = model_load(&r->ref, c->model_path))) return tr_err_ctx(rc, "reference model");
+    if (r->has_ref && r->ref.n_params != r->pol.n_params)
+        return tr_err(TR_EINVAL, "model.path %s no longer matches the checkpoint's model", c->model_path);
+    if (r->has_crit) {
+        if ((rc = vhead_init(&r->vh, r->pol.cfg.C, c))) return rc;
+        if (!r->shared) {
+            if ((rc = model_load(&r->crit, c->model_path))) return tr_err_ctx(rc, "critic");
+            if ((rc = model_alloc_grads(&r->crit))) return rc;
+            if ((rc = adamw_init(&r->copt, r->crit.n_params, (float)c->critic_lr, (float)c->beta1, (float)c->beta2,
+                                 (float)c->eps, (float)c->weight_decay)))
+                return rc;
+            if (!(r->cdecay = malloc(r->crit.n_params))) return tr_err(TR_ENOMEM, "out of memory");
+            run_decay_mask(&r->crit, r->cdecay);
+        }
+        if (resume && (rc = load_critic(r, ck, *state))) return rc;
+    }
+    return TR_OK;
+}
+
+static int restore_state(Run *r, const cJSON *state) {
+    const cJSON *sj = cJSON_GetObjectItemCaseSensitive(state, "sampler");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(sj, "epoch"), *cu = cJSON_GetObjectItemCaseSensitive(sj, "cursor");
+    const cJSON *nr = cJSON_GetObjectItemCaseSensitive(sj, "records");
+    if (!cJSON_IsNumber(e) || !cJSON_IsNumber(cu) || !cJSON_IsNumber(nr))
+        return tr_err(TR_EFORMAT, "checkpoint state: sampler.epoch / cursor / records missing");
+    if ((int64_t)nr->valuedouble != r->train.n || cu->valuedouble > (double)r->train.n)
+        return tr_err(TR_EFORMAT, "checkpoint state: the sampler was over %lld prompts, the data now has %lld (was it changed?)",
+                      (long long)nr->valuedouble, (long long)r->train.n);
+    r->epoch = (int64_t)e->valuedouble;
+    r->cursor = (int64_t)cu->valuedouble;
+    return ckpt_rng_from_json(cJSON_GetObjectItemCaseSensitive(state, "rng"), &r->rng);
+}
+
+/* ---- metrics ---- */
+
+static void add_num(cJSON *o, const char *k, double v) {
+    cJSON_AddItemToObject(o, k, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
+}
+
+static int eval_now(Run *r, cJSON *mj, double *acc) {
+    EvalConfig ec;
+    eval_config_init(&ec);
+    ec.n = (int)r->c->eval_n;
+    ec.max_new_tokens = (int)r->c->max_new_tokens;
+    ec.sampler.temperature = (float)r->c->eval_temperature;
+    ec.seed = (uint64_t)r->c->seed + 1000003;
+    ec.task = r->task->name;
+    EvalResult er;
+    int rc = eval_run(&r->pol, &r->tok, &r->ev, &ec, &er);
+    if (rc) return tr_err_ctx(rc, "eval");
+    *acc = er.sum.acc;
+    add_num(mj, "eval/acc", er.sum.acc);
+    add_num(mj, "eval/format_rate", er.sum.format_rate);
+    for (int i = 0; i < er.sum.n_k; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "eval/pass@%d", er.sum.k[i]);
+        if (er.sum.k[i] > 1) add_num(mj, k, er.sum.pass_at[i]);
+    }
+    eval_result_free(&er);
+    return TR_OK;
+}
+
+static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *us, const Packed *pk, double kl,
+                         double lr, double ref_s, double step_s) {
+    const RlConfig *c = r->c;
+    double n = gs->n > 0 ? (double)gs->n : 1;
+    add_num(mj, "step", (double)r->step);
+    double mean = gs->reward / n;
+    add_num(mj, "reward/mean", mean);
+    add_num(mj, "reward/std", sqrt(fmax(0, gs->reward2 / n - mean * mean)));
+    for (int j = 0; j < r->rs.n; j++) {
+        char k[96];
+        snprintf(k, sizeof k, "reward/%s", reward_set_name(&r->rs, j));
+        add_num(mj, k, gs->rterm[j] / n);
+    }
+    add_num(mj, "acc", gs->correct / n);
+    add_num(mj, "format_rate", gs->fmt / n);
+    if (r->has_ref) add_num(mj, "kl", kl);
+    add_num(mj, "entropy", us->ent_tokens > 0 ? us->entropy / us->ent_tokens : NAN);
+    double tk = us->tokens > 0 ? (double)us->tokens : 1;
+    add_num(mj, "loss/policy", us->updates ? us->pg_loss / us->updates : 0);
+    add_num(mj, "loss/total", us->updates ? us->loss / us->updates : 0);
+    add_num(mj, "clip_frac", us->clip_frac / tk);
+    add_num(mj, "clip_frac/high", us->clip_high / tk);
+    add_num(mj, "clip_frac/low", us->clip_low / tk);
+    if (c->dual_clip > 0) add_num(mj, "clip_frac/dual", us->dual_frac / tk);
+    add_num(mj, "ratio/mean", us->tokens ? us->ratio_mean / tk : 1);
+    add_num(mj, "ratio/max", us->tokens ? us->ratio_max : 1);
+    add_num(mj, "logratio/abs_mean", us->logratio / tk);
+    RlTokStats as;
+    rl_tok_stats(&pk->b, pk->adv, &as);
+    add_num(mj, "adv/mean", as.mean);
+    add_num(mj, "adv/std", as.std);
+    add_num(mj, "grad_norm", us->updates ? us->gnorm / us->updates : 0);
+    add_num(mj, "lr", lr);
+    if (r->has_crit) {
+        double vt = us->vtokens > 0 ? (double)us->vtokens : 1;
+        add_num(mj, "loss/value", us->updates ? us->vloss / us->updates : 0);
+        add_num(mj, "critic/clip_frac", us->vclip / vt);
+        add_num(mj, "critic/explained_var", us->explained_var / vt);
+        add_num(mj, "critic/v_mean", us->v_mean / vt);
+        add_num(mj, "critic/ret_mean", us->ret_mean / vt);
+        if (!r->shared) add_num(mj, "critic/grad_norm", us->updates ? us->cgnorm / us->updates : 0);
+    }
+    add_num(mj, "len/mean", gs->tokens / n);
+    add_num(mj, "len/max", (double)gs->len_max);
+    add_num(mj, "len/trunc_frac", gs->trunc / n);
+    for (int p = 0; p <= r->ps.n; p++) {
+        int slot = p == r->ps.n ? PATTERN_MAX : p;
+        char k[160];
+        const char *name = p == r->ps.n ? "other" : pattern_name(&r->ps, p);
+        snprintf(k, sizeof k, "pattern/%s/freq", name);
+        add_num(mj, k, gs->pat_n[slot] / n);
+        snprintf(k, sizeof k, "pattern/%s/acc", name);
+        add_num(mj, k, gs->pat_n[slot] ? (double)gs->pat_ok[slot] / gs->pat_n[slot] : NAN);
+    }
+    if (r->dynamic) {
+        add_num(mj, "sampler/kept_frac", gs->groups ? (double)gs->groups_kept / gs->groups : 0);
+        add_num(mj, "sampler/gen_rounds", (double)gs->gen_rounds);
+    }
+    add_num(mj, "train/responses", pk->b.N);
+    add_num(mj, "perf/rollout_tok_s", gs->gen_s > 0 ? gs->tokens / gs->gen_s : 0);
+    add_num(mj, "perf/train_tok_s", us->update_s > 0 ? (double)pk->b.n_tok * c->ppo_epochs / us->update_s : 0);
+    add_num(mj, "perf/gen_s", gs->gen_s);
+    add_num(mj, "perf/score_s", gs->score_s);
+    add_num(mj, "perf/ref_s", ref_s);
+    add_num(mj, "perf/update_s", us->update_s);
+    add_num(mj, "perf/step_s", step_s);
+}
+
+static int write_samples(Run *r, FILE *f, const Roll *g) {
+    int n = (int)r->c->log_samples < g->n ? (int)r->c->log_samples : g->n;
+    for (int i = 0; i < n; i++) {
+        const Record *rec = &r->train.rec[g->rec[i]];
+        const TokIds *p = &r->pids[g->rec[i]];
+        char *ptxt = NULL;
+        size_t plen = 0;
+        if (tok_decode(&r->tok, p->ids, p->n, 0, &ptxt, &plen)) ptxt = NULL;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "step", (double)r->step);
+        cJSON_AddStringToObject(o, "id", rec->id ? rec->id : "");
+        cJSON_AddStringToObject(o, "prompt", ptxt ? ptxt : "");
+        cJSON_AddStringToObject(o, "response", g->text[i] ? g->text[i] : "");
+        cJSON_AddNumberToObject(o, "reward", g->reward[i]);
+        cJSON_AddBoolToObject(o, "correct", g->correct[i]);
+        cJSON_AddStringToObject(o, "pattern", g->pat[i] < 0 ? "other" : pattern_name(&r->ps, g->pat[i]));
+        cJSON_AddStringToObject(o, "finish", finish_reason_name(g->ro[i].finish));
+        cJSON_AddNumberToObject(o, "tokens", g->ro[i].n);
+        char *s = cJSON_PrintUnformatted(o);
+        if (s) fprintf(f, "%s\n", s);
+        free(s);
+        free(ptxt);
+        cJSON_Delete(o);
+    }
+    fflush(f);
+    return ferror(f) ? tr_err(TR_EIO, "samples.jsonl: write failed") : TR_OK;
+}
+
+static FILE *open_log_file(const char *run_dir, const char *name, int resume, int64_t step, int *rc) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", run_dir, name);
+    if (resume) {
+        if ((*rc = run_metrics_truncate(path, step))) return NULL;
+    } else {
+        unlink(path);
+    }
+    FILE *f = fopen(path, "a");
+    if (!f) *rc = tr_err(TR_EIO, "%s: cannot open for writing", path);
+    return f;
+}
+
+/* ---- the loop ---- */
+
+static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, double *acc_out, double *reward_out, double *kl_out,
+                   double *tok_s) {
+    const RlConfig *c = r->c;
+    double t0 = tr_time(), lr = sched_lr(sch, r->step), ref_s = 0, kl = 0;
+    Roll g = {0};
+    GenStats gs = {0};
+    UpdStats us = {0};
+    Packed pk = {0};
+    Micro m = {0};
+    int rc = generate_step(r, &g, &gs);
+    if (!rc) rc = packed_init(&pk, &g);
+    if (!rc && g.n > 0) rc = prepare(r, &g, &pk, &m, &ref_s);
+    if (!rc && g.n > 0) {
+        if (r->has_ref) {
+            double km;
+            rc = kl_tokens(r->kl, &pk.b, pk.old, pk.ref, r->kl_in_reward ? (float)-c->kl_beta : 0.0f, pk.tokr, &km);
+            kl = km;
+        }
+        AdvKind k = r->ac.kind;
+        int tokr = r->kl_in_reward && r->has_ref && (k == ADV_REINFORCE_PP || k == ADV_REINFORCE_PP_BASELINE || k == ADV_GAE);
+        if (!rc)
+            rc = adv_compute(&r->ac, &pk.b, pk.reward, tokr ? pk.tokr : NULL, k == ADV_REMAX ? pk.baseline : NULL,
+                             k == ADV_GAE ? pk.val : NULL, pk.adv, pk.ret);
+        if (!rc) rc = update(r, &g, &pk, &m, lr, &us);
+    }
+    if (!rc) {
+        r->step++;
+        cJSON *mj = cJSON_CreateObject();
+        step_metrics(r, mj, &gs, &us, &pk, kl, lr, ref_s, tr_time() - t0);
+        double eacc = NAN;
+        if (r->ev.n > 0 && c->eval_every > 0 && (r->step % c->eval_every == 0 || r->step == c->steps))
+            rc = eval_now(r, mj, &eacc);
+        char *s = rc ? NULL : cJSON_PrintUnformatted(mj);
+        if (s) fprintf(mf, "%s\n", s);
+        free(s);
+        cJSON_Delete(mj);
+        fflush(mf);
+        if (!rc && ferror(mf)) rc = tr_err(TR_EIO, "metrics.jsonl: write failed");
+        if (!rc && sf) rc = write_samples(r, sf, &g);
+        double n = gs.n ? (double)gs.n : 1;
+        *acc_out = gs.correct / n;
+        *reward_out = gs.reward / n;
+        *kl_out = kl;
+        *tok_s = gs.gen_s > 0 ? gs.tokens / gs.gen_s : 0;
+    }
+    micro_free(&m);
+    packed_free(&pk);
+    roll_free(&g);
+    return rc;
+}
+
+static void run_free(Run *r) {
+    if (r->pids)
+        for (int64_t i = 0; i < r->train.n; i++) tok_ids_free(&r->pids[i]);
+    free(r->pids);
+    free(r->perm);
+    free(r->decay);
+    free(r->cdecay);
+    dataset_free(&r->train);
+    dataset_free(&r->ev);
+    pattern_free(&r->ps);
+    reward_set_free(&r->rs);
+    vhead_free(&r->vh);
+    adamw_free(&r->opt);
+    adamw_free(&r->copt);
+    model_free(&r->pol);
+    model_free(&r->ref);
+    model_free(&r->crit);
+    tok_free(&r->tok);
+}
+
+int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
+    Run r;
+    memset(&r, 0, sizeof r);
+    r.c = c;
+    r.log = log;
+    cJSON *state = NULL;
+    FILE *mf = NULL, *sf = NULL;
+    char path[4400];
+    int rc = rl_config_check(c);
+    if (rc) return rc;
+    if (c->threads > 0) tr_set_threads((int)c->threads);
+    if ((rc = ckpt_mkdirs(run_dir))) return rc;
+    if ((rc = setup_algo(&r))) goto cleanup;
+    if ((rc = setup_tokenizer(&r))) goto cleanup;
+    if ((rc = load_data(&r))) goto cleanup;
+    rng_seed(&r.rng, run_mix64((uint64_t)c->seed));
+    if ((rc = setup_models(&r, run_dir, resume, &state))) goto cleanup;
+    if (resume && (rc = restore_state(&r, state))) goto cleanup;
+    sampler_order(&r);
+    snprintf(path, sizeof path, "%s/config.yaml", run_dir);
+    if ((rc = conf_save_yaml(&RL_SCHEMA, c, path))) goto cleanup;
+    if (!(mf = open_log_file(run_dir, "metrics.jsonl", resume, r.step, &rc))) goto cleanup;
+    if (c->log_samples > 0 && !(sf = open_log_file(run_dir, "samples.jsonl", resume, r.step, &rc))) goto cleanup;
+
+    Sched sch = {(SchedKind)sched_parse(c->schedule), (float)c->lr, c->warmup, c->steps, (float)(c->lr * c->min_lr_ratio)};
+    if (log) {
+        fprintf(log, "rl: %s on %lld prompts (%s), %lld steps of %lld prompts x %lld responses, up to %lld new tokens; "
+                     "model %.2fM parameters%s%s\n",
+                c->adv, (long long)r.train.n, r.task->name, (long long)c->steps, (long long)c->prompts,
+                (long long)c->group, (long long)c->max_new_tokens, r.pol.n_params / 1e6,
+                r.has_ref ? ", reference on" : "", r.has_crit ? (r.shared ? ", value head on the trunk" : ", separate critic") : "");
+        fprintf(log, "rl: rewards ");
+        reward_set_print(&r.rs, log);
+        fprintf(log, "\n");
+    }
+    if (!resume && c->eval_every > 0 && r.ev.n > 0) { /* the starting point of the eval curve */
+        cJSON *mj = cJSON_CreateObject();
+        double acc;
+        add_num(mj, "step", 0);
+        rc = eval_now(&r, mj, &acc);
+        char *s = rc ? NULL : cJSON_PrintUnformatted(mj);
+        if (s) fprintf(mf, "%s\n", s);
+        free(s);
+        cJSON_Delete(mj);
+        if (rc) goto cleanup;
+        if (log) fprintf(log, "rl: eval/acc %.1f%% at the start (%lld held-out prompts x %lld)\n", 100 * acc,
+                         (long long)r.ev.n, (long long)c->eval_n);
+    }
+    int tty = log && isatty(fileno(log));
+    double t_start = tr_time();
+    int64_t start = r.step;
+    int64_t stop_at = c->stop_after > 0 && start + c->stop_after < c->steps ? start + c->stop_after : c->steps;
+    while (r.step < stop_at) {
+        double acc = 0, rew = 0, kl = 0, tps = 0;
+        if ((rc = rl_step(&r, mf, sf, &sch, &acc, &rew, &kl, &tps))) {
+            rc = tr_err_ctx(rc, "step %lld", (long long)r.step + 1);
+            goto cleanup;
+        }
+        if (log && (r.step % c->log_every == 0 || r.step == stop_at)) {
+            char eta[32];
+            run_fmt_eta((tr_time() - t_start) / (double)(r.step - start) * (double)(c->steps - r.step), eta, sizeof eta);
+            fprintf(log, "%sstep %lld/%lld | reward %.3f | acc %.1f%%", tty ? "\r\033[K" : "", (long long)r.step,
+                    (long long)c->steps, rew, 100 * acc);
+            if (r.has_ref) fprintf(log, " | kl %.4f", kl);
+            fprintf(log, " | %.1fk tok/s | ETA %s%s", tps / 1000, eta, tty ? "" : "\n");
+            if (tty && r.step == stop_at) fputc('\n', log);
+            fflush(log);
+        }
+        if ((c->ckpt_every > 0 && r.step % c->ckpt_every == 0) || r.step == stop_at)
+            if ((rc = save_ckpt(&r, run_dir))) goto cleanup;
+    }
+    if (r.step < c->steps) {
+        if (log)
+            fprintf(log, "rl: stopped after step %lld of %lld (train.stop_after); --resume %s goes on\n",
+                    (long long)r.step, (long long)c->steps, run_dir);
+        goto cleanup;
+    }
+    if ((rc = run_save_final(&r.pol, run_dir, r.tok_dir))) goto cleanup;
+    if (log)
+        fprintf(log, "rl: done, %lld steps in %.1fs; model in %s/model\n", (long long)(r.step - start),
+                tr_time() - t_start, run_dir);
+cleanup:
+    if (mf) fclose(mf);
+    if (sf) fclose(sf);
+    cJSON_Delete(state);
+    run_free(&r);
+    return rc;
+}

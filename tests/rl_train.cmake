@@ -1,0 +1,12 @@
+# The RL trainer through the CLI. rl_base (fixture) trains a tiny base model
+# in seconds; rl_cli checks errors, run files, metric names and exact resume;
+# rl_presets runs every configs/rl_*_arith.yaml on it and requires the
+# reward to rise.
+add_test(NAME rl_base COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/rl_base.sh $<TARGET_FILE:thinkrl> ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(rl_base PROPERTIES FIXTURES_SETUP rl_base TIMEOUT 300)
+add_test(NAME rl_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/rl_cli.sh $<TARGET_FILE:thinkrl> ${PYTHON_TORCH}
+         ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(rl_cli PROPERTIES FIXTURES_REQUIRED rl_base TIMEOUT 600)
+add_test(NAME rl_presets COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/rl_presets.sh $<TARGET_FILE:thinkrl> ${PYTHON_TORCH}
+         ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(rl_presets PROPERTIES FIXTURES_REQUIRED rl_base TIMEOUT 900)
