@@ -71,6 +71,15 @@ PY
 same_run grpo rl_grpo_arith.yaml
 same_run dapo rl_dapo_arith.yaml
 same_run ppo rl_ppo_arith.yaml critic.warmup=1
+same_run ppo_shared rl_ppo_arith.yaml critic.mode=shared
+same_run remax rl_remax_arith.yaml
+
+# a model with more embedding rows than tokenizer ids (as Qwen2 has): a
+# sampled padding id decodes to nothing instead of stopping the run
+"$bin" init --preset micro --out "$work/micro" --seed 1 >/dev/null
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/m" model.path="$work/micro" rollout.prompts=2 \
+  rollout.n=2 rollout.max_new_tokens=16 train.steps=1 eval.every=0 threads=2 >"$work/m.log" 2>&1 \
+  && ok || bad "padded vocabulary: $(tail -2 "$work/m.log")"
 
 # a checkpoint with a damaged file is refused, not half-loaded
 ck=$(cat "$work/grpo.b/ckpt/latest")

@@ -111,9 +111,21 @@ int data_sft_ids(Tokenizer *tok, const Record *rec, TokIds *out, size_t *n_promp
 }
 
 int data_response_text(const Tokenizer *tok, const Rollout *r, char **out, size_t *len) {
-    size_t n = (size_t)r->n;
+    size_t n = (size_t)r->n, k = 0;
     if (r->finish == FINISH_EOS && n > 0) n--;
-    return tok_decode(tok, r->tokens, n, TOK_NO_CLEANUP, out, len);
+    /* Models often have more embedding rows than the tokenizer has ids
+     * (Qwen2: 151936 vs 151665); a sampled padding id decodes to nothing,
+     * as in Hugging Face tokenizers. */
+    for (size_t i = 0; i < n; i++) k += r->tokens[i] >= 0 && r->tokens[i] < tok->vocab_size;
+    if (k == n) return tok_decode(tok, r->tokens, n, TOK_NO_CLEANUP, out, len);
+    int32_t *ids = malloc((k ? k : 1) * sizeof *ids);
+    if (!ids) return tr_err(TR_ENOMEM, "out of memory");
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r->tokens[i] >= 0 && r->tokens[i] < tok->vocab_size) ids[k++] = r->tokens[i];
+    int rc = tok_decode(tok, ids, k, TOK_NO_CLEANUP, out, len);
+    free(ids);
+    return rc;
 }
 
 void eval_config_init(EvalConfig *ec) {
