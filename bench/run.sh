@@ -32,4 +32,5 @@ echo "targets: nano >= 3x, micro >= 2x, mini >= 1.5x PyTorch; mini >= 50% of sge
 for extra in "$here"/tokenizer.sh "$here"/generate.sh; do
   [ -f "$extra" ] && { echo; bash "$extra" "$build"; }
 done
+[ -f "$here/grpo_step.sh" ] && { echo; bash "$here/grpo_step.sh" "$build"; }
 exit 0
