@@ -287,9 +287,23 @@ typedef struct {
 
 /* Independent checks per task on one record; returns 1 if all pass. */
 static int check_arith(const Record *r) {
-    double a = record_meta_num(r, "a", -1), b = record_meta_num(r, "b", -1);
+    double a = record_meta_num(r, "a", -1), b = record_meta_num(r, "b", -1), t[16];
     const char *op = record_meta_str(r, "op");
     if (a < 1 || b < 1 || !op) return 0;
+    int nt = record_meta_nums(r, "terms", t, 16);
+    if (nt > 0) { /* three or more operands: meta.terms holds them all */
+        char want[64], prompt[256];
+        long long res = 0;
+        size_t pn = 0;
+        if (nt < 3 || strcmp(op, "add") || t[0] != a || t[1] != b) return 0;
+        for (int i = 0; i < nt; i++) {
+            res += (long long)t[i];
+            pn += (size_t)snprintf(prompt + pn, sizeof prompt - pn, "%s%lld", i ? "+" : "", (long long)t[i]);
+        }
+        snprintf(prompt + pn, sizeof prompt - pn, "=");
+        snprintf(want, sizeof want, "%lld", res);
+        return strcmp(r->answer, want) == 0 && strcmp(r->prompt, prompt) == 0;
+    }
     long long A = (long long)a, B = (long long)b, res = strcmp(op, "add") == 0 ? A + B : A * B;
     char want[64], prompt[64];
     snprintf(want, sizeof want, "%lld", res);
@@ -339,6 +353,8 @@ static void test_generated(void) {
         {"arith", {"ops=mul", "digits=1-2", "mul_digits=1"}, 3},
         {"arith", {"ops=add", "digits=1"}, 2},
         {"arith", {"ops=mul,add", "digits=1-9", "mul_digits=1-9"}, 3},
+        {"arith", {"ops=add", "digits=3", "terms=3"}, 3},
+        {"arith", {"ops=add,mul", "digits=2-4", "terms=2-5"}, 3},
         {"countdown", {NULL}, 0},
         {"countdown", {"level=1"}, 1},
         {"countdown", {"level=3"}, 1},
@@ -572,6 +588,8 @@ static void test_options(void) {
     expect_err("arith", "ops=sub", "ops", "sub");
     expect_err("arith", "ops=add,", "ops", NULL);
     expect_err("arith", "mul_digits=", "mul_digits", NULL);
+    expect_err("arith", "terms=10", "terms", "2-9");
+    expect_err("arith", "terms=1-3", "terms", NULL);
     expect_err("countdown", "level=4", "level", NULL);
     expect_err("countdown", "level=1-2-3", "level", NULL);
     expect_err("countdown", "mix=forward:1,sideways:1", "sideways", "backward");

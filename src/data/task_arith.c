@@ -1,7 +1,8 @@
-/* arith: "A+B=" and "A*B=" with three trace styles of very different
- * reliability for a small byte-level model: direct (the result "in its
- * head"), column (one digit at a time with carries) and split (place value
- * by place value). Scoring compares the answer numerically. */
+/* arith: "A+B=" and "A*B=" (and, with terms > 2, "A+B+C=") with three
+ * trace styles of very different reliability for a small byte-level model:
+ * direct (the result "in its head"), column (one digit at a time with
+ * carries) and split (place value by place value; with 3+ operands, one
+ * operand at a time). Scoring compares the answer numerically. */
 #include <string.h>
 
 #include "data/task_internal.h"
@@ -10,13 +11,13 @@
 static const char *const arith_pattern_names[] = {"direct", "column", "split"};
 /* First match wins, checked in this order. column: a single-digit first
  * term followed by more (',' or ':' in long multiplication); split: two
- * multi-digit terms (a split always has 2+ place values, see arith_gen);
- * direct: one equation alone. */
+ * equations in a row (a split always has 2+ place values or 3+ terms, see
+ * arith_gen); direct: one equation alone (of any number of terms). */
 static const char *const arith_rule_names[] = {"column", "split", "direct"};
 static const char *const arith_rule_regex[] = {
-    "^\\d[+*]\\d(\\+\\d)?=\\d+[,:]",
+    "^\\d[+*]\\d(\\+\\d)*=\\d+[,:]",
     "^\\d+[+*]\\d+=\\d+,\\d+[+*]\\d+=",
-    "^\\d+[+*]\\d+=\\d+$",
+    "^\\d+([+*]\\d+)+=\\d+$",
 };
 
 static const TaskParam arith_params[] = {
@@ -24,10 +25,13 @@ static const TaskParam arith_params[] = {
     {"ops", "add", "operations: add, mul or add,mul (mixed evenly)"},
     {"mix", "direct:0.6,column:0.2,split:0.2", "trace styles and their weights"},
     {"mul_digits", "1-2", "digit count of the second operand of a multiplication (1-9)"},
+    {"terms", "2", "operand count of an addition (N or N-M, 2-9)"},
 };
 
+#define ARITH_MAX_TERMS 9
+
 typedef struct {
-    long dlo, dhi, mlo, mhi;
+    long dlo, dhi, mlo, mhi, tlo, thi;
     char ops[2];
     int n_ops;
     double w[3];
@@ -39,14 +43,14 @@ static int count_places(long long b) {
     return k;
 }
 
-/* Style weights for op: split needs a second operand with two non-zero
- * place values (one place value would read like direct), so it is dropped
- * when the second operand can only have one digit. Returns 0 if nothing
- * is left. */
+/* Style weights for op: a two-operand split needs a second operand with
+ * two non-zero place values (one place value would read like direct), so
+ * it is dropped when the second operand can only have one digit (and an
+ * addition can only have two operands). Returns 0 if nothing is left. */
 static int arith_weights(const ArithConf *c, char op, double *w) {
     long bhi = op == '+' ? c->dhi : c->mhi;
     memcpy(w, c->w, sizeof c->w);
-    if (bhi < 2) w[ARITH_SPLIT] = 0;
+    if (bhi < 2 && (op == '*' || c->thi < 3)) w[ARITH_SPLIT] = 0;
     return w[0] + w[1] + w[2] > 0;
 }
 
@@ -60,6 +64,10 @@ static int arith_conf(const TaskOpts *o, ArithConf *c) {
     if (c->mlo < 1 || c->mhi > 9)
         return tr_err(TR_EINVAL, "option 'mul_digits': digit counts must lie in 1-9, got '%s'",
                       task_opt(o, "mul_digits"));
+    if ((rc = task_opt_range(o, "terms", &c->tlo, &c->thi))) return rc;
+    if (c->tlo < 2 || c->thi > ARITH_MAX_TERMS)
+        return tr_err(TR_EINVAL, "option 'terms': operand counts must lie in 2-%d, got '%s'",
+                      ARITH_MAX_TERMS, task_opt(o, "terms"));
     if ((rc = task_opt_mix(o, "mix", arith_pattern_names, 3, c->w))) return rc;
     const char *ops = task_opt(o, "ops");
     c->n_ops = 0;
@@ -170,6 +178,80 @@ void arith_trace(TkBuf *out, char op, long long a, long long b, int style) {
     }
 }
 
+/* Trace of the sum of t[0..n) (n >= 3; two operands go to arith_trace).
+ * direct: "347+85+219=651"; column: right to left, the digits of every
+ * operand (0 past its end) plus the carry, then the result
+ * "7+5+9=21,4+8+1+2=15,3+0+2+1=6,651"; split: the running sum, one
+ * operand at a time "347+85=432,432+219=651". */
+static void arith_trace_terms(TkBuf *out, const long long *t, int n, int style) {
+    long long res = 0;
+    for (int i = 0; i < n; i++) res += t[i];
+    if (style == ARITH_DIRECT) {
+        for (int i = 0; i < n; i++) tkbuf_printf(out, "%s%lld", i ? "+" : "", t[i]);
+        tkbuf_printf(out, "=%lld", res);
+        return;
+    }
+    if (style == ARITH_SPLIT) {
+        long long cur = t[0];
+        for (int i = 1; i < n; i++) {
+            tkbuf_printf(out, "%s%lld+%lld=%lld", i > 1 ? "," : "", cur, t[i], cur + t[i]);
+            cur += t[i];
+        }
+        return;
+    }
+    long long x[ARITH_MAX_TERMS];
+    memcpy(x, t, (size_t)n * sizeof *x);
+    int carry = 0, more = 1;
+    for (int col = 0; col == 0 || more; col++) {
+        int s = carry;
+        more = 0;
+        for (int i = 0; i < n; i++) {
+            int d = (int)(x[i] % 10);
+            tkbuf_printf(out, "%s%d", i ? "+" : "", d);
+            s += d;
+            x[i] /= 10;
+            more |= x[i] > 0;
+        }
+        if (carry) tkbuf_printf(out, "+%d", carry);
+        tkbuf_printf(out, "=%d,", s);
+        carry = s / 10;
+    }
+    tkbuf_printf(out, "%lld", res);
+}
+
+/* An addition of n >= 3 operands (see arith_trace_terms). */
+static int arith_gen_terms(const ArithConf *c, Rng *r, int64_t index, int traces, int n, int style,
+                           Record *out) {
+    long long t[ARITH_MAX_TERMS], res = 0;
+    double tv[ARITH_MAX_TERMS];
+    char prompt[256], answer[32];
+    size_t pn = 0;
+    for (int i = 0; i < n; i++) {
+        t[i] = draw_operand(r, c->dlo, c->dhi);
+        tv[i] = (double)t[i];
+        res += t[i];
+        pn += (size_t)snprintf(prompt + pn, sizeof prompt - pn, "%s%lld", i ? "+" : "", t[i]);
+    }
+    snprintf(prompt + pn, sizeof prompt - pn, "=");
+    snprintf(answer, sizeof answer, "%lld", res);
+    TkBuf think = {0};
+    if (traces) arith_trace_terms(&think, t, n, style);
+    if (think.oom) {
+        tkbuf_free(&think);
+        return tr_err(TR_ENOMEM, "arith: out of memory");
+    }
+    int rc = tk_record(out, "arith", index, prompt, answer, traces ? tkbuf_str(&think) : NULL,
+                       arith_pattern_names[style]);
+    tkbuf_free(&think);
+    if (rc) return rc;
+    if (record_meta_set_str(out, "op", "add") || record_meta_set_num(out, "a", (double)t[0]) ||
+        record_meta_set_num(out, "b", (double)t[1]) || record_meta_set_nums(out, "terms", tv, n)) {
+        record_free(out);
+        return tr_err(TR_ENOMEM, "arith: out of memory");
+    }
+    return TR_OK;
+}
+
 static int arith_gen(const TaskOpts *o, Rng *r, int64_t index, int traces, Record *out) {
     ArithConf c;
     int rc = arith_conf(o, &c);
@@ -178,6 +260,13 @@ static int arith_gen(const TaskOpts *o, Rng *r, int64_t index, int traces, Recor
     double w[3];
     arith_weights(&c, op, w);
     int style = tk_draw(r, w, 3);
+    if (op == '+' && c.thi > 2) {
+        /* a two-operand split needs 2+ place values in b: impossible with
+         * single-digit operands, so such a split gets 3+ operands */
+        long tlo = style == ARITH_SPLIT && c.dhi < 2 && c.tlo < 3 ? 3 : c.tlo;
+        int n = (int)(tlo < c.thi ? tk_randint(r, tlo, c.thi) : tlo);
+        if (n > 2) return arith_gen_terms(&c, r, index, traces, n, style, out);
+    }
     long blo = op == '+' ? c.dlo : c.mlo, bhi = op == '+' ? c.dhi : c.mhi;
     long long a = draw_operand(r, c.dlo, c.dhi), b;
     do {
