@@ -74,6 +74,14 @@ same_run ppo rl_ppo_arith.yaml critic.warmup=1
 same_run ppo_shared rl_ppo_arith.yaml critic.mode=shared
 same_run remax rl_remax_arith.yaml
 
+# an external verifier (exec) as a reward inside the trainer, logged per
+# function; a verifier that crashes stops the run with its name
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x1" "${common[@]}" train.steps=2 \
+  "reward.spec=accuracy:1,exec(cmd=\"$py $src/tests/verifiers/ok.py\"):0.01" >"$work/x1.log" 2>&1 \
+  && grep -q '"reward/exec":[1-9]' "$work/x1/metrics.jsonl" && ok || bad "exec reward in rl: $(tail -2 "$work/x1.log")"
+expect_fail "exec" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x2" "${common[@]}" train.steps=2 \
+  "reward.spec=accuracy:1,exec(cmd=\"$py $src/tests/verifiers/crash.py\")"
+
 # a model with more embedding rows than tokenizer ids (as Qwen2 has): a
 # sampled padding id decodes to nothing instead of stopping the run
 "$bin" init --preset micro --out "$work/micro" --seed 1 >/dev/null
