@@ -55,6 +55,39 @@ static double loss_of(Model *m) {
     return s;
 }
 
+/* Worst |finite difference - analytic gradient| ratio over 3 random entries
+ * of every tensor (those whose name contains `skip` left out), for the
+ * scalar loss(m, arg) whose gradient model_* left in m->grads. */
+static double fd_worst(Model *m, double (*loss)(Model *, int), int arg, const char *skip, Rng *r,
+                       const char **wname) {
+    double worst = 0;
+    *wname = "";
+    for (int i = 0; i < m->n_table; i++) {
+        if (skip && strstr(m->table[i].name, skip)) continue;
+        for (int s = 0; s < 3; s++) {
+            size_t k = m->table[i].off + rng_u64(r) % m->table[i].numel;
+            float old = m->params[k];
+            m->params[k] = old + FD_STEP;
+            double lpv = loss(m, arg);
+            m->params[k] = old - FD_STEP;
+            double lmv = loss(m, arg);
+            m->params[k] = old;
+            double fd = (lpv - lmv) / (2.0 * FD_STEP), an = m->grads[k];
+            double e = fabs(fd - an) / (3e-3 + 3e-2 * fabs(fd));
+            if (e > worst) {
+                worst = e;
+                *wname = m->table[i].name;
+            }
+        }
+    }
+    return worst;
+}
+
+static double loss_of_arg(Model *m, int unused) {
+    (void)unused;
+    return loss_of(m);
+}
+
 static void test_fd_model(ModelArch arch) {
     ModelConfig c = tiny_config(arch);
     Model m;
@@ -76,26 +109,8 @@ static void test_fd_model(ModelArch arch) {
     model_zero_grads(&m);
     CHECK(model_forward(&m, &b, TG, lp, ent) == 0, "forward");
     CHECK(model_backward(&m, &b, TG, WL, WE) == 0, "backward");
-    double worst = 0;
-    const char *wname = "";
-    for (int i = 0; i < m.n_table; i++) {
-        for (int s = 0; s < 3; s++) {
-            size_t k = m.table[i].off + rng_u64(&r) % m.table[i].numel;
-            float old = m.params[k];
-            const float h = FD_STEP;
-            m.params[k] = old + h;
-            double lpv = loss_of(&m);
-            m.params[k] = old - h;
-            double lmv = loss_of(&m);
-            m.params[k] = old;
-            double fd = (lpv - lmv) / (2.0 * h), an = m.grads[k];
-            double e = fabs(fd - an) / (3e-3 + 3e-2 * fabs(fd));
-            if (e > worst) {
-                worst = e;
-                wname = m.table[i].name;
-            }
-        }
-    }
+    const char *wname;
+    double worst = fd_worst(&m, loss_of_arg, 0, NULL, &r, &wname);
     printf("  %s model gradients vs finite differences: worst error ratio %.3f (%s)\n",
            arch == ARCH_QWEN2 ? "qwen2" : "llama", worst, wname);
     CHECK(worst <= 1.0, "model gradient disagrees with finite differences at %s", wname);
@@ -153,26 +168,8 @@ static void test_fd_hidden(void) {
             CHECK(model_backward_hidden(&m, &b, TG, WL, NULL, U) != 0, "log-prob gradients without a head accepted");
             CHECK(model_backward_hidden(&m, &b, NULL, NULL, NULL, U) == 0, "backward: %s", tr_errmsg());
         }
-        double worst = 0;
-        const char *wname = "";
-        for (int i = 0; i < m.n_table; i++) {
-            if (!with_head && strstr(m.table[i].name, "lm_head")) continue;
-            for (int s = 0; s < 3; s++) {
-                size_t k = m.table[i].off + rng_u64(&r) % m.table[i].numel;
-                float old = m.params[k];
-                m.params[k] = old + FD_STEP;
-                double lpv = hidden_loss(&m, with_head);
-                m.params[k] = old - FD_STEP;
-                double lmv = hidden_loss(&m, with_head);
-                m.params[k] = old;
-                double fd = (lpv - lmv) / (2.0 * FD_STEP), an = m.grads[k];
-                double e = fabs(fd - an) / (3e-3 + 3e-2 * fabs(fd));
-                if (e > worst) {
-                    worst = e;
-                    wname = m.table[i].name;
-                }
-            }
-        }
+        const char *wname;
+        double worst = fd_worst(&m, hidden_loss, with_head, with_head ? NULL : "lm_head", &r, &wname);
         printf("  hidden-state gradients (%s) vs finite differences: worst error ratio %.3f (%s)\n",
                with_head ? "with the LM head" : "trunk only", worst, wname);
         CHECK(worst <= 1.0, "hidden-state gradient disagrees with finite differences at %s", wname);
