@@ -1128,7 +1128,8 @@ static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *
     add_num(mj, "step", (double)r->step);
     double mean = gs->reward / n;
     add_num(mj, "reward/mean", mean);
-    add_num(mj, "reward/std", sqrt(fmax(0, gs->reward2 / n - mean * mean)));
+    double var = gs->reward2 / n - mean * mean; /* below rounding noise: all rewards equal */
+    add_num(mj, "reward/std", var > 1e-12 * (1 + mean * mean) ? sqrt(var) : 0);
     for (int j = 0; j < r->rs.n; j++) {
         char k[96];
         snprintf(k, sizeof k, "reward/%s", reward_set_name(&r->rs, j));
