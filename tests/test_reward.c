@@ -285,9 +285,23 @@ static void test_taco(void) {
     SCORE("taco(acc=iou,mode=hard)", "<think>[0,0,10,8]</think><answer>[0,0,10,8]</answer>", box, 3);
     SCORE("taco(acc=iou,threshold=0.9)", "<think>[0,0,10,8]</think><answer>[0,0,10,8]</answer>", box, 1.8);
     const char *cd = "{\"prompt\":\"q\",\"meta\":{\"numbers\":[3,4,5],\"target\":12}}";
-    /* a countdown answer is an expression: consistency compares it as text */
+    /* a countdown answer is an expression: the think part concludes with its
+     * value, or writes it */
     SCORE("taco(acc=equation)", "<think>try 3*4</think><answer>3*4</answer>", cd, 3);
     SCORE("taco(acc=equation)", "<think>try 3*5</think><answer>3*4</answer>", cd, 2);
+    SCORE("taco(acc=equation)", "<think>3*4=12</think><answer>3*4</answer>", cd, 3);
+    SCORE("taco(acc=equation)", "<think>3*5=15</think><answer>3*4</answer>", cd, 2);
+    SCORE("consistency", "<think>4+6=10,3*10=30</think><answer>3*(4+6)</answer>", R36, 1);
+    SCORE("consistency", "<think>4+6=10,3*10=31</think><answer>3*(4+6)</answer>", R36, 0);
+    SCORE("consistency", "<think>10/4=2.5</think><answer>10/4</answer>", R36, 1);
+    SCORE("consistency", "<think>so 1+2</think><answer>(1+</answer>", R36, 0);
+    /* the public verdict agrees with the built-in */
+    int ok = -1;
+    const char *r1 = "<think>4+6=10,3*10=30</think><answer>3*(4+6)</answer>", *r2 = "<t>5</t><a>5</a>";
+    CHECK(reward_consistent(r1, strlen(r1), NULL, &ok) == TR_OK && ok == 1, "reward_consistent: expression");
+    VerifyTags tg = {"t", "a"};
+    CHECK(reward_consistent(r2, strlen(r2), &tg, &ok) == TR_OK && ok == 1, "reward_consistent: other tags");
+    CHECK(reward_consistent(r2, strlen(r2), NULL, &ok) == TR_OK && ok == 0, "reward_consistent: no <think>");
     PARSE_ERR("taco(acc=vibes)", "expected accuracy, iou or equation", NULL);
 }
 

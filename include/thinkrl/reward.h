@@ -12,6 +12,7 @@
 
 #include "thinkrl/core.h"
 #include "thinkrl/data.h"
+#include "thinkrl/verify.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -107,6 +108,9 @@ struct RewardDef {
  *     a number (verify_number, a trailing '.' allowed) -> the last number
  *       written in think ("-5" when the '-' is not a binary minus, "1,000",
  *       "2.5e3", "3/4"); agree when verify_answer(that, answer);
+ *     an arithmetic expression (verify_expr: "3*(4+6)") -> the last
+ *       number written in think equals its value (1e-9 relative), as in
+ *       "4+6=10,3*10=30", or else the rule for other text;
  *     other text -> the answer (case-folded, whitespace collapsed, a
  *       trailing '.' dropped) occurs in think as whole words.
  * - taco (w_tac [1], acc [accuracy] | iou | equation, task [], mode [soft],
@@ -217,6 +221,11 @@ int reward_score_batch(RewardSet *s, const RewardCtx *c, int n, double *total, d
  * decimals with optional sign and exponent. Returns 1 when found and valid
  * (finite, x1 <= x2, y1 <= y2), else 0. */
 int reward_parse_box(const char *text, size_t n, int which, double box[4]);
+/* The consistency verdict of one response, as the built-in with default
+ * options computes it: *ok = 1 when the think part's conclusion agrees with
+ * the answer, else 0. tags NULL: <think> and <answer>. Returns TR_OK or
+ * TR_ENOMEM. */
+int reward_consistent(const char *resp, size_t n, const VerifyTags *tags, int *ok);
 /* Intersection over union of two valid boxes; 0 when the union is empty. */
 double reward_iou(const double a[4], const double b[4]);
 /* The DAPO soft overlong penalty: with L_exp = L_max - L_cache, 0 when

@@ -778,7 +778,26 @@ static int consistency_check(const Builtin *b, const VerifyParts *p, int *ok) {
         free(ref);
         return TR_OK;
     }
+    /* an expression (countdown): the think part concludes with its value
+     * ("4+6=10,3*10=30" for "3*(4+6)"), or writes the expression itself */
+    VerifyExpr ex;
+    size_t nb, ne;
+    double v;
+    if (verify_expr(an + ab, ae - ab, &ex) && last_number(th, tn, &nb, &ne) && verify_number(th + nb, ne - nb, &v) &&
+        fabs(v - ex.value) <= 1e-9 * fmax(1.0, fabs(ex.value))) {
+        *ok = 1;
+        return TR_OK;
+    }
     return text_mentioned(th, tn, an, anl, ok);
+}
+
+int reward_consistent(const char *resp, size_t n, const VerifyTags *tags, int *ok) {
+    Builtin b;
+    memset(&b, 0, sizeof b);
+    b.tags = tags ? *tags : (VerifyTags){"think", "answer"};
+    VerifyParts p;
+    verify_parse(resp, n, &b.tags, &p);
+    return consistency_check(&b, &p, ok);
 }
 
 static int consistency_score(RewardTerm *t, const RewardCtx *c, double *out, float *tok) {
