@@ -4,7 +4,9 @@
  * dr_grpo, rloo, reinforce_pp(_baseline), remax, gae) -> reference log-probs
  * when a KL term is on -> ppo_epochs x minibatches of clipped policy-loss
  * updates (and a critic for gae) -> metrics.jsonl, samples.jsonl, atomic
- * checkpoints with exact resume. Policy, reference and critic live side by
+ * checkpoints with exact resume. The TACO mechanics (taco.h) plug in: the
+ * ads prompt sampler, deferral of problematic groups and rollback of
+ * spiking steps (rrs). Policy, reference and critic live side by
  * side in one process; nothing is synchronised. */
 #ifndef THINKRL_RL_TRAIN_H
 #define THINKRL_RL_TRAIN_H
@@ -34,8 +36,24 @@ typedef struct {
     int64_t top_k;
     int ignore_eos;            /* every response runs to max_new_tokens */
     /* prompt sampler */
-    char *sampler;             /* uniform | dynamic */
+    char *sampler;             /* uniform | dynamic | ads */
     int64_t max_gen_batches;   /* dynamic: most generation rounds per step */
+    double ads_ema, ads_floor, ads_unseen;   /* ads (taco.h AdsCfg) */
+    int64_t ads_park_after, ads_retest;
+    /* rrs, sample level: problematic groups leave the update and come back later */
+    int rrs_groups;
+    int64_t rrs_delay, rrs_max_defers;
+    double rrs_trunc_frac;     /* more than this share truncated or looping */
+    int64_t rrs_loop_ngram, rrs_loop_reps;
+    double rrs_kl_max, rrs_logratio_max;   /* group means past these (0: off) */
+    /* rrs, step level: spikes and NaN roll the step back */
+    int rrs_rollback;
+    double rrs_spike;
+    char *rrs_watch;           /* "kl:0.01,loss:0.05,grad_norm:0.1" */
+    int64_t rrs_window, rrs_min_history, rrs_max_retries;
+    /* fault injection for tests: "nan@K" | "spike@K" ("": none) */
+    char *debug_fault;
+    int debug_dump_rollback;   /* write the state rolled back to as RUN/rollback/ckpt/step-N */
     /* advantages and losses */
     char *adv;                 /* grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | remax | gae */
     double gamma, lambda_actor, lambda_critic, vapo_alpha;

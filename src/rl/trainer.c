@@ -23,10 +23,27 @@
 #include "thinkrl/rl.h"
 #include "thinkrl/rl_train.h"
 #include "thinkrl/safetensors.h"
+#include "thinkrl/taco.h"
 #include "thinkrl/task.h"
 #include "thinkrl/tokenizer.h"
 #include "thinkrl/verify.h"
 #include "train/run_util.h"
+
+/* debug.fault: "nan@K" -> FAULT_NAN, "spike@K" -> FAULT_SPIKE (*step = K);
+ * "" -> FAULT_NONE; anything else -> -1. */
+enum { FAULT_NONE = 0, FAULT_NAN, FAULT_SPIKE };
+static int fault_parse(const char *s, int64_t *step) {
+    *step = 0;
+    if (!s || !*s) return FAULT_NONE;
+    int kind = !strncmp(s, "nan@", 4) ? FAULT_NAN : !strncmp(s, "spike@", 6) ? FAULT_SPIKE : -1;
+    if (kind < 0) return -1;
+    const char *n = strchr(s, '@') + 1;
+    char *end;
+    long long k = strtoll(n, &end, 10);
+    if (end == n || *end || k < 1) return -1;
+    *step = k;
+    return kind;
+}
 
 #define FLD(k, t, f, d, h, c) {k, t, offsetof(RlConfig, f), d, h, c}
 static const ConfField RL_FIELDS[] = {
@@ -47,8 +64,29 @@ static const ConfField RL_FIELDS[] = {
     FLD("rollout.top_p", CONF_FLOAT, top_p, "1.0", "nucleus sampling (1: off)", "0..1"),
     FLD("rollout.top_k", CONF_INT, top_k, "0", "top-k sampling (0: off)", "0.."),
     FLD("rollout.ignore_eos", CONF_BOOL, ignore_eos, "false", "generate every response to rollout.max_new_tokens (benchmarks)", NULL),
-    FLD("sampler.kind", CONF_ENUM, sampler, "uniform", "prompt sampler: shuffled epochs, or DAPO dynamic sampling (drop groups whose rewards are all equal, draw again)", "uniform|dynamic"),
+    FLD("sampler.kind", CONF_ENUM, sampler, "uniform", "prompt sampler: shuffled epochs; DAPO dynamic sampling (drop groups whose rewards are all equal, draw again); TACO adaptive difficulty (weights p(1-p) + floor on each prompt's success estimate)", "uniform|dynamic|ads"),
     FLD("sampler.max_gen_batches", CONF_INT, max_gen_batches, "3", "dynamic: most generation rounds per step", "1.."),
+    FLD("ads.ema", CONF_FLOAT, ads_ema, "0.5", "ads: weight of a new visit in a prompt's success estimate", "0..1"),
+    FLD("ads.floor", CONF_FLOAT, ads_floor, "0.02", "ads: w_floor added to every active prompt's weight p(1-p)", "0.."),
+    FLD("ads.park_after", CONF_INT, ads_park_after, "2", "ads: visits in a row all solved (or all failed) that park a prompt", "1.."),
+    FLD("ads.retest", CONF_INT, ads_retest, "25", "ads: steps between re-tests of a parked prompt", "1.."),
+    FLD("ads.unseen", CONF_FLOAT, ads_unseen, "0.5", "ads: the success estimate an unvisited prompt is weighed with", "0..1"),
+    FLD("rrs.groups", CONF_BOOL, rrs_groups, "false", "rrs: take problematic groups (zero advantage, mostly truncated or looping, KL or |log ratio| too high) out of the update and draw their prompts again rrs.delay steps later", NULL),
+    FLD("rrs.delay", CONF_INT, rrs_delay, "10", "rrs: steps before a deferred prompt is drawn again", "1.."),
+    FLD("rrs.max_defers", CONF_INT, rrs_max_defers, "3", "rrs: deferrals in a row after which a prompt is dropped from the queue", "1.."),
+    FLD("rrs.trunc_frac", CONF_FLOAT, rrs_trunc_frac, "0.5", "rrs: a group with more than this share of responses truncated or looping is problematic", "0..1"),
+    FLD("rrs.loop_ngram", CONF_INT, rrs_loop_ngram, "8", "rrs: a response loops when some run of this many tokens ...", "1.."),
+    FLD("rrs.loop_reps", CONF_INT, rrs_loop_reps, "4", "rrs: ... occurs this many times", "2.."),
+    FLD("rrs.kl_max", CONF_FLOAT, rrs_kl_max, "0", "rrs: a group whose mean per-token KL to the reference exceeds this is problematic (0: off)", "0.."),
+    FLD("rrs.logratio_max", CONF_FLOAT, rrs_logratio_max, "0", "rrs: a group whose mean |log pi/pi_rollout| exceeds this is problematic (0: off; costs one more forward)", "0.."),
+    FLD("rrs.rollback", CONF_BOOL, rrs_rollback, "false", "rrs: when a step's watched values spike past rrs.spike x their running median, or a NaN/Inf appears, restore the weights and optimiser of the last good step and resample", NULL),
+    FLD("rrs.spike", CONF_FLOAT, rrs_spike, "5", "rrs: spike factor over the running median", "1.."),
+    FLD("rrs.watch", CONF_STR, rrs_watch, "kl:0.01,loss:0.05,grad_norm:0.1", "rrs: watched values with a floor under their median (kl, loss, grad_norm, entropy)", NULL),
+    FLD("rrs.window", CONF_INT, rrs_window, "20", "rrs: accepted steps in the running median", "1..256"),
+    FLD("rrs.min_history", CONF_INT, rrs_min_history, "5", "rrs: accepted steps before spikes are judged (NaN/Inf always are)", "1.."),
+    FLD("rrs.max_retries", CONF_INT, rrs_max_retries, "3", "rrs: rollbacks in a row before the run stops with an error", "1.."),
+    FLD("debug.fault", CONF_STR, debug_fault, "", "fault injection for tests: nan@K (NaN gradient) or spike@K (loss and gradient x 1000) in the first try of step K", NULL),
+    FLD("debug.dump_rollback", CONF_BOOL, debug_dump_rollback, "false", "write the state each rollback restores as RUN/rollback/ckpt/step-N (tests)", NULL),
     FLD("algo.adv", CONF_ENUM, adv, "grpo", "advantage estimator", "grpo|dr_grpo|rloo|reinforce_pp|reinforce_pp_baseline|remax|gae"),
     FLD("algo.gamma", CONF_FLOAT, gamma, "1.0", "discount (reinforce_pp*, gae)", "0..1"),
     FLD("algo.lambda_actor", CONF_FLOAT, lambda_actor, "0.95", "gae: lambda of the advantages", "0..1"),
@@ -115,6 +153,18 @@ int rl_config_check(const RlConfig *c) {
     int64_t n = c->prompts * c->group;
     if (c->minibatches > n) return tr_err(TR_EINVAL, "train.minibatches %lld exceeds the %lld responses of a step",
                                           (long long)c->minibatches, (long long)n);
+    int64_t fk;
+    if (c->debug_fault && *c->debug_fault && fault_parse(c->debug_fault, &fk) < 0)
+        return tr_err(TR_EINVAL, "debug.fault: expected nan@K or spike@K with K >= 1, got '%s'", c->debug_fault);
+    if (c->rrs_rollback) {
+        SpikeDet sd;
+        int rc = spike_init(&sd, c->rrs_watch, c->rrs_spike, (int)c->rrs_window, (int)c->rrs_min_history);
+        if (rc) return rc;
+        for (int j = 0; j < sd.n; j++)
+            if (strcmp(sd.name[j], "kl") && strcmp(sd.name[j], "loss") && strcmp(sd.name[j], "grad_norm") &&
+                strcmp(sd.name[j], "entropy"))
+                return tr_err(TR_EINVAL, "rrs.watch: '%s' is not one of kl, loss, grad_norm, entropy", sd.name[j]);
+    }
     if (c->loss_max_len && c->loss_max_len < c->max_new_tokens)
         return tr_err(TR_EINVAL, "loss.max_len %lld is below rollout.max_new_tokens %lld", (long long)c->loss_max_len,
                       (long long)c->max_new_tokens);
@@ -168,17 +218,28 @@ typedef struct {
     int64_t epoch, cursor, *perm;
     Rng rng;
     int64_t step;
+    /* TACO (taco.h) */
+    int use_ads, use_queue;    /* ads sampler; the rrs queue (rrs.groups or rrs.rollback) */
+    Ads ads;
+    RrsQueue rq;
+    SpikeDet sd;
+    int64_t rollbacks;         /* total since the start of the run */
+    int fault, fault_kind;     /* fault: armed for this try; kind and step from debug.fault */
+    int64_t fault_step;
+    int fault_fired;
+    uint8_t *skip;             /* train.n scratch flags for ads draws */
 } Run;
 
 /* Responses of one step: n of them in groups of G (rec: record index). */
 typedef struct {
     int n, cap, G;
     int *rec;
+    int *times;    /* deferrals in a row of the prompt before this draw (rrs) */
     Rollout *ro;
     char **text;
     size_t *tlen;
     double *reward, *rvals, *baseline;
-    uint8_t *correct, *fmt;
+    uint8_t *correct, *fmt, *cons;
     int *pat;
 } Roll;
 
@@ -186,6 +247,7 @@ static void roll_free(Roll *r) {
     for (int i = 0; i < r->n; i++) free(r->text[i]);
     rollout_free(r->ro, r->n);
     free(r->rec);
+    free(r->times);
     free(r->ro);
     free(r->text);
     free(r->tlen);
@@ -194,6 +256,7 @@ static void roll_free(Roll *r) {
     free(r->baseline);
     free(r->correct);
     free(r->fmt);
+    free(r->cons);
     free(r->pat);
     memset(r, 0, sizeof *r);
 }
@@ -207,6 +270,7 @@ static int roll_reserve(Roll *r, int n, int nterms) {
         r->p = q_;                                                         \
     } while (0)
     GROW(rec, sizeof(int));
+    GROW(times, sizeof(int));
     GROW(ro, sizeof(Rollout));
     GROW(text, sizeof(char *));
     GROW(tlen, sizeof(size_t));
@@ -215,6 +279,7 @@ static int roll_reserve(Roll *r, int n, int nterms) {
     GROW(baseline, sizeof(double));
     GROW(correct, 1);
     GROW(fmt, 1);
+    GROW(cons, 1);
     GROW(pat, sizeof(int));
 #undef GROW
     r->cap = n;
@@ -225,6 +290,7 @@ static int roll_reserve(Roll *r, int n, int nterms) {
 static void roll_move(Roll *dst, Roll *src, int i, int nterms) {
     int j = dst->n++;
     dst->rec[j] = src->rec[i];
+    dst->times[j] = src->times[i];
     dst->ro[j] = src->ro[i];
     memset(&src->ro[i], 0, sizeof src->ro[i]);
     dst->text[j] = src->text[i];
@@ -235,13 +301,14 @@ static void roll_move(Roll *dst, Roll *src, int i, int nterms) {
     dst->baseline[j] = src->baseline[i];
     dst->correct[j] = src->correct[i];
     dst->fmt[j] = src->fmt[i];
+    dst->cons[j] = src->cons[i];
     dst->pat[j] = src->pat[i];
 }
 
 /* What the step saw of the policy: every generated response (also the
  * groups dynamic sampling drops). */
 typedef struct {
-    int64_t n, correct, fmt, trunc, tokens, len_max;
+    int64_t n, correct, fmt, cons, trunc, tokens, len_max;
     double reward, reward2;
     double rterm[REWARD_MAX_TERMS];
     int64_t pat_n[PATTERN_MAX + 1], pat_ok[PATTERN_MAX + 1];
@@ -269,6 +336,37 @@ static int64_t sampler_next(Run *r) {
         sampler_order(r);
     }
     return r->perm[r->cursor++];
+}
+
+/* The prompts of one generation round: due deferred prompts first (rrs),
+ * then the sampler's draws (ads, or the shuffled epochs). times[p] = the
+ * prompt's deferrals in a row so far (0 for a fresh draw). */
+static int draw_prompts(Run *r, int P, int64_t *rec, int *times) {
+    int64_t step = r->step + 1, m = 0;
+    if (r->use_queue) {
+        RrsEntry *e = malloc((size_t)P * sizeof *e);
+        if (!e) return tr_err(TR_ENOMEM, "out of memory");
+        int64_t k = rrs_take_due(&r->rq, step, P, e);
+        for (int64_t i = 0; i < k; i++) {
+            rec[m] = e[i].rec;
+            times[m++] = e[i].times;
+        }
+        free(e);
+    }
+    if (r->use_ads && m < P) {
+        memset(r->skip, 0, (size_t)r->train.n);
+        for (int64_t i = 0; i < m; i++) r->skip[rec[i]] = 1;
+        for (int64_t i = 0; i < r->rq.n; i++) r->skip[r->rq.q[i].rec] = 1; /* still waiting */
+        int64_t got = ads_draw(&r->ads, step, &r->rng, P - m, r->skip, rec + m);
+        if (got < 0) return (int)got;
+        for (int64_t i = m; i < m + got; i++) times[i] = 0;
+        m += got;
+    }
+    for (; m < P; m++) { /* uniform, or what ads could not fill */
+        rec[m] = sampler_next(r);
+        times[m] = 0;
+    }
+    return TR_OK;
 }
 
 static int prompt_ids(Run *r, int64_t rec, Prompt *p) {
@@ -325,6 +423,9 @@ static int score(Run *r, Roll *g, int from, int n) {
         }
         VerifyParts parts;
         verify_parse(g->text[i], g->tlen[i], NULL, &parts);
+        int cons = 0;
+        if ((rc = reward_consistent(g->text[i], g->tlen[i], NULL, &cons))) break;
+        g->cons[i] = (uint8_t)cons;
         g->correct[i] = (uint8_t)ok;
         g->fmt[i] = (uint8_t)fmt;
         g->pat[i] = pattern_classify(&r->ps, parts.think, parts.think_len);
@@ -356,6 +457,7 @@ static void gen_stats_add(GenStats *s, const Roll *g, int nterms) {
         s->n++;
         s->correct += g->correct[i];
         s->fmt += g->fmt[i];
+        s->cons += g->cons[i];
         s->trunc += g->ro[i].finish == FINISH_LENGTH;
         s->tokens += g->ro[i].n;
         if (g->ro[i].n > s->len_max) s->len_max = g->ro[i].n;
@@ -375,18 +477,28 @@ static int generate_step(Run *r, Roll *out, GenStats *gs) {
     const RlConfig *c = r->c;
     int P = (int)c->prompts, G = (int)c->group, nt = r->rs.n, rc = TR_OK;
     Prompt *pr = calloc((size_t)P, sizeof *pr);
+    int64_t *recs = malloc((size_t)P * sizeof *recs);
+    int *times = malloc((size_t)P * sizeof *times);
     Roll g = {0};
-    if (!pr) return tr_err(TR_ENOMEM, "out of memory");
+    if (!pr || !recs || !times) {
+        free(pr);
+        free(recs);
+        free(times);
+        return tr_err(TR_ENOMEM, "out of memory");
+    }
     out->G = g.G = G;
     for (int round = 0; round < (r->dynamic ? c->max_gen_batches : 1); round++) {
         if ((rc = roll_reserve(&g, P * G, nt))) break;
         memset(g.ro, 0, (size_t)P * G * sizeof *g.ro);
         memset(g.text, 0, (size_t)P * G * sizeof *g.text);
         g.n = P * G;
+        if ((rc = draw_prompts(r, P, recs, times))) break;
         for (int p = 0; p < P && !rc; p++) {
-            int64_t k = sampler_next(r);
-            for (int s = 0; s < G; s++) g.rec[p * G + s] = (int)k;
-            rc = prompt_ids(r, k, &pr[p]);
+            for (int s = 0; s < G; s++) {
+                g.rec[p * G + s] = (int)recs[p];
+                g.times[p * G + s] = times[p];
+            }
+            rc = prompt_ids(r, recs[p], &pr[p]);
         }
         if (rc) break;
         RolloutConfig rcfg;
@@ -400,6 +512,11 @@ static int generate_step(Run *r, Roll *out, GenStats *gs) {
         gs->score_s += tr_time() - t1;
         gs->gen_rounds++;
         gen_stats_add(gs, &g, nt);
+        for (int p = 0; p < P && r->use_ads; p++) { /* every visit informs the estimate */
+            int ok = 0;
+            for (int s = 0; s < G; s++) ok += g.correct[p * G + s];
+            ads_observe(&r->ads, g.rec[p * G], (double)ok / G, r->step + 1);
+        }
         if ((rc = roll_reserve(out, out->n + P * G, nt))) break;
         for (int p = 0; p < P; p++) {
             gs->groups++;
@@ -416,6 +533,8 @@ static int generate_step(Run *r, Roll *out, GenStats *gs) {
     }
     roll_free(&g);
     free(pr);
+    free(recs);
+    free(times);
     return rc;
 }
 
@@ -512,6 +631,7 @@ typedef struct {
     int64_t *off;
     int *len;
     float *old, *ref, *adv, *ret, *val, *tokr, *reward, *baseline;
+    float *cur;    /* the policy's log-probs before the update (rrs.logratio_max) */
 } Packed;
 
 static void packed_free(Packed *p) {
@@ -523,6 +643,7 @@ static void packed_free(Packed *p) {
     free(p->ret);
     free(p->val);
     free(p->tokr);
+    free(p->cur);
     free(p->reward);
     free(p->baseline);
     memset(p, 0, sizeof *p);
@@ -552,7 +673,9 @@ static int packed_init(Packed *p, const Roll *g) {
     p->ret = calloc(nt, sizeof(float));
     p->val = calloc(nt, sizeof(float));
     p->tokr = calloc(nt, sizeof(float));
-    if (!p->old || !p->ref || !p->adv || !p->ret || !p->val || !p->tokr) return tr_err(TR_ENOMEM, "out of memory");
+    p->cur = calloc(nt, sizeof(float));
+    if (!p->old || !p->ref || !p->adv || !p->ret || !p->val || !p->tokr || !p->cur)
+        return tr_err(TR_ENOMEM, "out of memory");
     for (int i = 0; i < N; i++) memcpy(p->old + p->off[i], g->ro[i].logp, (size_t)g->ro[i].n * sizeof(float));
     p->b = (RlBatch){N, g->G, p->off, p->len, n};
     return TR_OK;
@@ -577,7 +700,8 @@ static int nonempty(const Roll *g, const int *order, int n, int *out) {
     return k;
 }
 
-/* Reference log-probs and old values, before any update. */
+/* Reference log-probs and old values, before any update (and the policy's
+ * own log-probs when rrs.logratio_max watches the rollout mismatch). */
 static int prepare(Run *r, const Roll *g, Packed *pk, Micro *m, double *ref_s) {
     int N = g->n, mb = (int)r->c->micro_batch, rc = TR_OK;
     int *idx = malloc((size_t)N * sizeof *idx), *all = malloc((size_t)N * sizeof *all);
@@ -598,6 +722,14 @@ static int prepare(Run *r, const Roll *g, Packed *pk, Micro *m, double *ref_s) {
             for (int k = 0; k < n; k++) {
                 int i = idx[s + k];
                 memcpy(pk->ref + pk->off[i], m->lp + (size_t)k * m->T + m->row_np[k] - 1,
+                       (size_t)g->ro[i].n * sizeof(float));
+            }
+        }
+        if (r->c->rrs_groups && r->c->rrs_logratio_max > 0) {
+            if ((rc = model_forward(&r->pol, &b, m->tgt, m->lp, NULL))) break;
+            for (int k = 0; k < n; k++) {
+                int i = idx[s + k];
+                memcpy(pk->cur + pk->off[i], m->lp + (size_t)k * m->T + m->row_np[k] - 1,
                        (size_t)g->ro[i].n * sizeof(float));
             }
         }
@@ -622,8 +754,9 @@ typedef struct {
     double loss, pg_loss, kl_loss, clip_frac, clip_high, clip_low, dual_frac, ratio_mean, ratio_max, logratio;
     double vloss, vclip, explained_var, v_mean, ret_mean;
     double entropy, ent_tokens;
-    double gnorm, cgnorm;
+    double gnorm, cgnorm, gnorm_max;
     int64_t tokens, updates, vtokens;
+    int nonfinite;   /* a gradient was NaN/Inf (rrs.rollback: the update stopped there) */
     double update_s;
 } UpdStats;
 
@@ -737,6 +870,12 @@ static int micro_step(Run *r, const Roll *g, const Packed *pk, const int *idx, i
         pc.norm_count = pol_norm;
         PolicyLossStats ps;
         if ((rc = policy_loss(&pc, &mb, sc->lp, sc->old, r->has_ref ? sc->ref : NULL, sc->adv, sc->d, &ps))) return rc;
+        if (r->fault) { /* debug.fault: a NaN, or a loss and gradient 1000x too large */
+            double f = r->fault_kind == FAULT_NAN ? NAN : 1000.0;
+            for (int64_t t = 0; t < nt; t++) sc->d[t] = (float)(sc->d[t] * f);
+            ps.loss *= f;
+            ps.pg_loss *= f;
+        }
         us->loss += ps.loss;
         us->pg_loss += ps.pg_loss;
         us->kl_loss += ps.kl_loss;
@@ -821,7 +960,7 @@ static int update(Run *r, const Roll *g, const Packed *pk, Micro *m, double lr, 
         goto out;
     }
     double t0 = tr_time();
-    for (int e = 0; e < E && !rc; e++) {
+    for (int e = 0; e < E && !rc && !us->nonfinite; e++) {
         for (int i = 0; i < N; i++) order[i] = i;
         if (MB > 1) shuffle(&r->rng, order, N);
         for (int q = 0; q < MB && !rc; q++) {
@@ -845,11 +984,17 @@ static int update(Run *r, const Roll *g, const Packed *pk, Micro *m, double lr, 
             if (train_policy || (r->has_crit && r->shared)) {
                 double gn = grad_clip(r->pol.grads, r->pol.n_params, c->grad_clip);
                 if (!isfinite(gn)) {
-                    rc = tr_err(TR_EINVAL, "step %lld: the policy gradient is not finite (lower optim.lr?)",
+                    us->nonfinite = 1;
+                    us->gnorm = gn;
+                    us->gnorm_max = gn;
+                    if (c->rrs_rollback) break; /* rl_step rolls the step back */
+                    rc = tr_err(TR_EINVAL, "step %lld: the policy gradient is not finite (lower optim.lr, or set "
+                                           "rrs.rollback=true to roll such steps back)",
                                 (long long)r->step + 1);
                     break;
                 }
                 us->gnorm += gn;
+                if (gn > us->gnorm_max) us->gnorm_max = gn;
                 adamw_step(&r->opt, r->pol.params, r->pol.grads, (float)lr, r->decay);
             }
             if (r->has_crit) {
@@ -869,6 +1014,182 @@ out:
     free(order);
     free(idx);
     return rc;
+}
+
+/* ---- rrs: problematic groups, snapshots for rollbacks ---- */
+
+/* KL to the reference (in the reward, or logged) and the advantages of the
+ * packed batch. */
+static int advantages(Run *r, Packed *pk, double *kl) {
+    int rc = TR_OK;
+    *kl = 0;
+    if (r->has_ref) {
+        double km;
+        rc = kl_tokens(r->kl, &pk->b, pk->old, pk->ref, r->kl_in_reward ? (float)-r->c->kl_beta : 0.0f, pk->tokr, &km);
+        *kl = km;
+    }
+    AdvKind k = r->ac.kind;
+    int tokr = r->kl_in_reward && r->has_ref && (k == ADV_REINFORCE_PP || k == ADV_REINFORCE_PP_BASELINE || k == ADV_GAE);
+    if (!rc)
+        rc = adv_compute(&r->ac, &pk->b, pk->reward, tokr ? pk->tokr : NULL, k == ADV_REMAX ? pk->baseline : NULL,
+                         k == ADV_GAE ? pk->val : NULL, pk->adv, pk->ret);
+    return rc;
+}
+
+/* Groups taken out of this step's update, by reason (a group counts once,
+ * under its first reason in this order). */
+enum { WHY_ZERO_ADV, WHY_TRUNC, WHY_LOOP, WHY_KL, WHY_LOGRATIO, WHY_COUNT };
+static const char *const WHY_NAME[WHY_COUNT] = {"zero_adv", "truncated", "loop", "kl", "logratio"};
+typedef struct {
+    int64_t n[WHY_COUNT];
+    int64_t groups;   /* groups looked at */
+} GroupFlags;
+
+/* Why group q of g is problematic (-1: it is not). */
+static int group_problem(const Run *r, const Roll *g, const Packed *pk, int q) {
+    const RlConfig *c = r->c;
+    int G = g->G, zero = 1, trunc = 0, loop = 0, either = 0;
+    double kl = 0, lr = 0;
+    int64_t ntok = 0;
+    for (int s = 0; s < G; s++) {
+        int i = q * G + s;
+        const Rollout *ro = &g->ro[i];
+        const float *a = pk->adv + pk->off[i];
+        for (int t = 0; t < ro->n && zero; t++) zero = fabsf(a[t]) <= 1e-7f;
+        int is_t = ro->finish == FINISH_LENGTH;
+        int is_l = rrs_ngram_loop(ro->tokens, ro->n, (int)c->rrs_loop_ngram, (int)c->rrs_loop_reps);
+        trunc += is_t;
+        loop += is_l;
+        either += is_t || is_l;
+        for (int t = 0; t < ro->n; t++) {
+            size_t o = (size_t)pk->off[i] + (size_t)t;
+            if (r->has_ref) kl += kl_value(r->kl, pk->old[o], pk->ref[o]);
+            lr += fabs((double)pk->cur[o] - pk->old[o]);
+        }
+        ntok += ro->n;
+    }
+    if (zero) return WHY_ZERO_ADV;
+    double lim = c->rrs_trunc_frac * G;
+    if (either > lim) return loop > trunc ? WHY_LOOP : WHY_TRUNC;
+    if (ntok > 0 && r->has_ref && c->rrs_kl_max > 0 && kl / (double)ntok > c->rrs_kl_max) return WHY_KL;
+    if (ntok > 0 && c->rrs_logratio_max > 0 && lr / (double)ntok > c->rrs_logratio_max) return WHY_LOGRATIO;
+    return -1;
+}
+
+/* rrs.groups: takes problematic groups out of g (their prompts go to the
+ * queue, due rrs.delay steps later), repacks what is left and recomputes the
+ * advantages of the rest. With the ads sampler a group that is only
+ * zero-advantage (all solved or all failed) is not queued: its estimate
+ * already moved to the edge, where ads draws it rarely or parks it. */
+static int defer_groups(Run *r, Roll *g, Packed *pk, double *kl, GroupFlags *gf) {
+    int G = g->G, ng = g->n / G, nbad = 0, rc = TR_OK;
+    int *why = malloc((size_t)(ng > 0 ? ng : 1) * sizeof *why);
+    if (!why) return tr_err(TR_ENOMEM, "out of memory");
+    for (int q = 0; q < ng; q++) {
+        why[q] = group_problem(r, g, pk, q);
+        gf->groups++;
+        if (why[q] < 0) continue;
+        gf->n[why[q]]++;
+        nbad++;
+        if (why[q] == WHY_ZERO_ADV && r->use_ads) continue; /* ads re-weighs or parks it by itself */
+        int d = rrs_defer(&r->rq, g->rec[q * G], g->times[q * G], r->step + 1);
+        if (d < 0) rc = d;
+    }
+    if (nbad == 0 || rc) {
+        free(why);
+        return rc;
+    }
+    Roll k = {0};
+    Packed kp = {0};
+    k.G = G;
+    int *from = malloc((size_t)g->n * sizeof *from);
+    if (!from || (rc = roll_reserve(&k, g->n, r->rs.n))) {
+        free(from);
+        free(why);
+        roll_free(&k);
+        return rc ? rc : tr_err(TR_ENOMEM, "out of memory");
+    }
+    for (int q = 0; q < ng; q++)
+        if (why[q] < 0)
+            for (int s = 0; s < G; s++) {
+                from[k.n] = q * G + s;
+                roll_move(&k, g, q * G + s, r->rs.n);
+            }
+    if (!(rc = packed_init(&kp, &k))) {
+        for (int i = 0; i < k.n; i++) {
+            size_t n = (size_t)k.ro[i].n * sizeof(float), a = (size_t)kp.off[i], b = (size_t)pk->off[from[i]];
+            memcpy(kp.ref + a, pk->ref + b, n);
+            memcpy(kp.val + a, pk->val + b, n);
+            memcpy(kp.cur + a, pk->cur + b, n);
+        }
+        if (k.n > 0) rc = advantages(r, &kp, kl);
+    }
+    roll_free(g);
+    packed_free(pk);
+    *g = k;
+    *pk = kp;
+    free(from);
+    free(why);
+    return rc;
+}
+
+/* What a rollback restores: the policy, its AdamW state, the critic (or the
+ * value head) and theirs, as of the end of the last good step. */
+#define SNAP_MAX 10
+typedef struct {
+    int n;
+    float *live[SNAP_MAX], *copy[SNAP_MAX];
+    size_t len[SNAP_MAX];
+    int64_t *tlive[4], tcopy[4];
+    int nt;
+} Snap;
+
+static void snap_free(Snap *s) {
+    for (int i = 0; i < s->n; i++) free(s->copy[i]);
+    memset(s, 0, sizeof *s);
+}
+
+static int snap_add(Snap *s, float *live, size_t len) {
+    TR_ASSERT(s->n < SNAP_MAX);
+    s->live[s->n] = live;
+    s->len[s->n] = len;
+    if (!(s->copy[s->n] = malloc((len ? len : 1) * sizeof(float))))
+        return tr_err(TR_ENOMEM, "out of memory for the rollback snapshot (%zu floats; rrs.rollback=false avoids it)", len);
+    s->n++;
+    return TR_OK;
+}
+
+static int snap_init(Snap *s, Run *r) {
+    memset(s, 0, sizeof *s);
+    int rc = snap_add(s, r->pol.params, r->pol.n_params);
+    if (!rc) rc = snap_add(s, r->opt.m, r->opt.n);
+    if (!rc) rc = snap_add(s, r->opt.v, r->opt.n);
+    s->tlive[s->nt++] = &r->opt.t;
+    if (!rc && r->has_crit) {
+        size_t C1 = (size_t)r->vh.C + 1;
+        rc = snap_add(s, r->vh.w, C1);
+        if (!rc) rc = snap_add(s, r->vh.opt.m, C1);
+        if (!rc) rc = snap_add(s, r->vh.opt.v, C1);
+        s->tlive[s->nt++] = &r->vh.opt.t;
+        if (!rc && !r->shared) {
+            rc = snap_add(s, r->crit.params, r->crit.n_params);
+            if (!rc) rc = snap_add(s, r->copt.m, r->copt.n);
+            if (!rc) rc = snap_add(s, r->copt.v, r->copt.n);
+            s->tlive[s->nt++] = &r->copt.t;
+        }
+    }
+    if (rc) snap_free(s);
+    return rc;
+}
+
+static void snap_take(Snap *s) {
+    for (int i = 0; i < s->n; i++) memcpy(s->copy[i], s->live[i], s->len[i] * sizeof(float));
+    for (int i = 0; i < s->nt; i++) s->tcopy[i] = *s->tlive[i];
+}
+
+static void snap_restore(const Snap *s) {
+    for (int i = 0; i < s->n; i++) memcpy(s->live[i], s->copy[i], s->len[i] * sizeof(float));
+    for (int i = 0; i < s->nt; i++) *s->tlive[i] = s->tcopy[i];
 }
 
 /* ---- checkpoints ---- */
@@ -929,6 +1250,13 @@ static int save_ckpt(Run *r, const char *run_dir) {
     cJSON_AddNumberToObject(sj, "cursor", (double)r->cursor);
     cJSON_AddNumberToObject(sj, "records", (double)r->train.n);
     cJSON_AddItemToObject(s, "rng", ckpt_rng_json(&r->rng));
+    if (r->use_ads) cJSON_AddItemToObject(s, "ads", ads_to_json(&r->ads));
+    if (r->use_queue) {
+        cJSON *q = rrs_queue_to_json(&r->rq);
+        cJSON_AddNumberToObject(q, "rollbacks", (double)r->rollbacks);
+        if (r->c->rrs_rollback) cJSON_AddItemToObject(q, "spikes", spike_to_json(&r->sd));
+        cJSON_AddItemToObject(s, "rrs", q);
+    }
     if (r->has_crit) {
         cJSON *cj = cJSON_AddObjectToObject(s, "critic");
         cJSON_AddNumberToObject(cj, "v_head_t", (double)r->vh.opt.t);
@@ -1089,7 +1417,57 @@ static int restore_state(Run *r, const cJSON *state) {
                       (long long)nr->valuedouble, (long long)r->train.n);
     r->epoch = (int64_t)e->valuedouble;
     r->cursor = (int64_t)cu->valuedouble;
+    int rc = TR_OK;
+    const cJSON *aj = cJSON_GetObjectItemCaseSensitive(state, "ads"), *qj = cJSON_GetObjectItemCaseSensitive(state, "rrs");
+    if (r->use_ads) {
+        if (!aj) return tr_err(TR_EFORMAT, "checkpoint state: no ads estimates (the run was not started with sampler.kind=ads)");
+        if ((rc = ads_from_json(&r->ads, aj))) return tr_err_ctx(rc, "checkpoint state");
+    }
+    if (r->use_queue) {
+        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(qj, "rollbacks");
+        if (!qj || !cJSON_IsNumber(rb))
+            return tr_err(TR_EFORMAT, "checkpoint state: no rrs queue (the run was started without rrs.groups / rrs.rollback)");
+        if ((rc = rrs_queue_from_json(&r->rq, qj, r->train.n))) return tr_err_ctx(rc, "checkpoint state");
+        r->rollbacks = (int64_t)rb->valuedouble;
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(qj, "spikes");
+        if (r->c->rrs_rollback) {
+            if (!sp) return tr_err(TR_EFORMAT, "checkpoint state: no spike history (the run was started without rrs.rollback)");
+            if ((rc = spike_from_json(&r->sd, sp))) return tr_err_ctx(rc, "checkpoint state");
+        }
+    }
     return ckpt_rng_from_json(cJSON_GetObjectItemCaseSensitive(state, "rng"), &r->rng);
+}
+
+/* The TACO pieces the config switches on. The spike detector watches kl only
+ * when a reference model computes it. */
+static int setup_taco(Run *r) {
+    const RlConfig *c = r->c;
+    int rc;
+    r->use_ads = !strcmp(c->sampler, "ads");
+    r->use_queue = c->rrs_groups || c->rrs_rollback;
+    r->fault_kind = fault_parse(c->debug_fault, &r->fault_step);
+    if (r->use_ads) {
+        if (r->train.n < c->prompts)
+            return tr_err(TR_EINVAL, "sampler.kind: ads draws %lld distinct prompts per step, the data has only %lld",
+                          (long long)c->prompts, (long long)r->train.n);
+        AdsCfg ac = {c->ads_ema, c->ads_floor, (int)c->ads_park_after, c->ads_retest, c->ads_unseen};
+        if ((rc = ads_init(&r->ads, r->train.n, &ac))) return rc;
+        if (!(r->skip = malloc((size_t)r->train.n))) return tr_err(TR_ENOMEM, "out of memory");
+    }
+    if (r->use_queue) rrs_queue_init(&r->rq, c->rrs_delay, (int32_t)c->rrs_max_defers);
+    if (c->rrs_rollback) {
+        char watch[256] = "", *p = watch;
+        SpikeDet all;
+        if ((rc = spike_init(&all, c->rrs_watch, c->rrs_spike, (int)c->rrs_window, (int)c->rrs_min_history))) return rc;
+        for (int j = 0; j < all.n; j++) {
+            if (!strcmp(all.name[j], "kl") && !r->has_ref) continue;
+            p += snprintf(p, sizeof watch - (size_t)(p - watch), "%s%s:%.17g", p == watch ? "" : ",", all.name[j],
+                          all.floor[j]);
+        }
+        if (!watch[0]) return tr_err(TR_EINVAL, "rrs.watch: only kl is watched, and kl.beta = 0 computes no KL");
+        if ((rc = spike_init(&r->sd, watch, c->rrs_spike, (int)c->rrs_window, (int)c->rrs_min_history))) return rc;
+    }
+    return TR_OK;
 }
 
 /* ---- metrics ---- */
@@ -1121,8 +1499,8 @@ static int eval_now(Run *r, cJSON *mj, double *acc) {
     return TR_OK;
 }
 
-static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *us, const Packed *pk, double kl,
-                         double lr, double ref_s, double step_s) {
+static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *us, const Packed *pk,
+                         const GroupFlags *gf, double kl, double lr, double ref_s, double step_s) {
     const RlConfig *c = r->c;
     double n = gs->n > 0 ? (double)gs->n : 1;
     add_num(mj, "step", (double)r->step);
@@ -1137,6 +1515,7 @@ static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *
     }
     add_num(mj, "acc", gs->correct / n);
     add_num(mj, "format_rate", gs->fmt / n);
+    add_num(mj, "taco/consistency_rate", gs->cons / n);
     if (r->has_ref) add_num(mj, "kl", kl);
     add_num(mj, "entropy", us->ent_tokens > 0 ? us->entropy / us->ent_tokens : NAN);
     double tk = us->tokens > 0 ? (double)us->tokens : 1;
@@ -1179,6 +1558,35 @@ static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *
     if (r->dynamic) {
         add_num(mj, "sampler/kept_frac", gs->groups ? (double)gs->groups_kept / gs->groups : 0);
         add_num(mj, "sampler/gen_rounds", (double)gs->gen_rounds);
+    }
+    if (r->use_ads) {
+        const Ads *a = &r->ads;
+        add_num(mj, "ads/parked", (double)a->n_parked);
+        add_num(mj, "ads/visited", (double)a->n_visited);
+        add_num(mj, "ads/p_mean", ads_mean(a));
+        add_num(mj, "ads/retests", (double)a->retests);
+        add_num(mj, "ads/unparks", (double)a->unparks);
+        int64_t h[10];
+        ads_hist(a, 10, h);
+        cJSON *ha = cJSON_AddArrayToObject(mj, "ads/hist");
+        for (int b = 0; b < 10; b++) cJSON_AddItemToArray(ha, cJSON_CreateNumber((double)h[b]));
+    }
+    if (r->use_queue) {
+        add_num(mj, "rrs/deferred", (double)r->rq.deferred);
+        add_num(mj, "rrs/reintroduced", (double)r->rq.reintroduced);
+        add_num(mj, "rrs/dropped", (double)r->rq.dropped);
+        add_num(mj, "rrs/queue", (double)r->rq.n);
+        if (r->c->rrs_rollback) add_num(mj, "rrs/rollbacks", (double)r->rollbacks);
+        if (r->c->rrs_groups) {
+            int64_t nd = 0;
+            for (int w = 0; w < WHY_COUNT; w++) nd += gf->n[w];
+            add_num(mj, "rrs/deferred_frac", gf->groups ? (double)nd / (double)gf->groups : 0);
+            for (int w = 0; w < WHY_COUNT; w++) {
+                char k[48];
+                snprintf(k, sizeof k, "rrs/why/%s", WHY_NAME[w]);
+                add_num(mj, k, (double)gf->n[w]);
+            }
+        }
     }
     add_num(mj, "train/responses", pk->b.N);
     add_num(mj, "perf/rollout_tok_s", gs->gen_s > 0 ? gs->tokens / gs->gen_s : 0);
@@ -1233,55 +1641,123 @@ static FILE *open_log_file(const char *run_dir, const char *name, int resume, in
 
 /* ---- the loop ---- */
 
-static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, double *acc_out, double *reward_out, double *kl_out,
-                   double *tok_s) {
+/* The value rrs.watch name stands for in a finished update. */
+static double watched(const char *name, const UpdStats *us, double kl) {
+    if (!strcmp(name, "kl")) return kl;
+    if (!strcmp(name, "loss")) return us->updates ? us->loss / us->updates : 0;
+    if (!strcmp(name, "grad_norm")) return us->nonfinite ? us->gnorm : us->gnorm_max;
+    return us->ent_tokens > 0 ? us->entropy / us->ent_tokens : 0; /* entropy */
+}
+
+/* A rollback: the state of the last good step is back; the prompts of the
+ * failed try are deferred; an event line goes to metrics.jsonl and the log. */
+static int rollback(Run *r, const Snap *snap, const Roll *g, FILE *mf, const char *why, int try_no,
+                    const char *run_dir) {
     const RlConfig *c = r->c;
-    double t0 = tr_time(), lr = sched_lr(sch, r->step), ref_s = 0, kl = 0;
-    Roll g = {0};
-    GenStats gs = {0};
-    UpdStats us = {0};
-    Packed pk = {0};
-    Micro m = {0};
-    int rc = generate_step(r, &g, &gs);
-    if (!rc) rc = packed_init(&pk, &g);
-    if (!rc && g.n > 0) rc = prepare(r, &g, &pk, &m, &ref_s);
-    if (!rc && g.n > 0) {
-        if (r->has_ref) {
-            double km;
-            rc = kl_tokens(r->kl, &pk.b, pk.old, pk.ref, r->kl_in_reward ? (float)-c->kl_beta : 0.0f, pk.tokr, &km);
-            kl = km;
+    snap_restore(snap);
+    r->rollbacks++;
+    int rc = TR_OK;
+    for (int q = 0; q < g->n / g->G && rc >= 0; q++) rc = rrs_defer(&r->rq, g->rec[q * g->G], g->times[q * g->G], r->step + 1);
+    if (rc < 0) return rc;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ev, "step", (double)(r->step + 1));
+    cJSON_AddStringToObject(ev, "event", "rollback");
+    cJSON_AddStringToObject(ev, "why", why);
+    char t[48];
+    snprintf(t, sizeof t, "%d of %lld", try_no, (long long)c->rrs_max_retries);
+    cJSON_AddStringToObject(ev, "try", t);
+    char *js = cJSON_PrintUnformatted(ev);
+    if (js) fprintf(mf, "%s\n", js);
+    free(js);
+    cJSON_Delete(ev);
+    fflush(mf);
+    if (ferror(mf)) return tr_err(TR_EIO, "metrics.jsonl: write failed");
+    if (r->log)
+        fprintf(r->log, "rl: step %lld: rolled back to step %lld (%s); resampling%s\n", (long long)r->step + 1,
+                (long long)r->step, why, try_no < c->rrs_max_retries ? "" : ": no tries left");
+    if (c->debug_dump_rollback) {
+        char dir[4400];
+        snprintf(dir, sizeof dir, "%s/rollback", run_dir);
+        cJSON *st = cJSON_CreateObject();
+        rc = ckpt_mkdirs(dir);
+        if (!rc) rc = ckpt_save_ex(dir, r->step, &r->pol, &r->opt, st, r->tok_dir, 0, save_critic, r);
+        cJSON_Delete(st);
+        if (rc) return tr_err_ctx(rc, "debug.dump_rollback");
+    }
+    if (try_no >= c->rrs_max_retries)
+        return tr_err(TR_EINVAL, "%lld rollbacks in a row (last: %s); the run stops at step %lld, its last checkpoint is "
+                                 "intact (lower optim.lr, or raise rrs.spike / rrs.max_retries)",
+                      (long long)c->rrs_max_retries, why, (long long)r->step);
+    return TR_OK;
+}
+
+static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, Snap *snap, const char *run_dir, double *acc_out,
+                   double *reward_out, double *kl_out, double *tok_s) {
+    const RlConfig *c = r->c;
+    double t0 = tr_time(), lr = sched_lr(sch, r->step);
+    int rc = TR_OK;
+    for (int try_no = 1;; try_no++) {
+        double ref_s = 0, kl = 0;
+        Roll g = {0};
+        GenStats gs = {0};
+        UpdStats us = {0};
+        Packed pk = {0};
+        Micro m = {0};
+        GroupFlags gf = {{0}, 0};
+        int again = 0;
+        r->fault = r->fault_kind != FAULT_NONE && !r->fault_fired && r->step + 1 == r->fault_step;
+        rc = generate_step(r, &g, &gs);
+        if (!rc) rc = packed_init(&pk, &g);
+        if (!rc && g.n > 0) rc = prepare(r, &g, &pk, &m, &ref_s);
+        if (!rc && g.n > 0) rc = advantages(r, &pk, &kl);
+        if (!rc && g.n > 0 && c->rrs_groups) rc = defer_groups(r, &g, &pk, &kl, &gf);
+        if (!rc && g.n > 0) {
+            if (c->rrs_rollback) snap_take(snap);
+            rc = update(r, &g, &pk, &m, lr, &us);
+            if (r->fault) r->fault_fired = 1;
+            r->fault = 0;
         }
-        AdvKind k = r->ac.kind;
-        int tokr = r->kl_in_reward && r->has_ref && (k == ADV_REINFORCE_PP || k == ADV_REINFORCE_PP_BASELINE || k == ADV_GAE);
-        if (!rc)
-            rc = adv_compute(&r->ac, &pk.b, pk.reward, tokr ? pk.tokr : NULL, k == ADV_REMAX ? pk.baseline : NULL,
-                             k == ADV_GAE ? pk.val : NULL, pk.adv, pk.ret);
-        if (!rc) rc = update(r, &g, &pk, &m, lr, &us);
+        if (!rc && c->rrs_rollback && g.n > 0) {
+            double v[SPIKE_MAX];
+            char why[192];
+            for (int j = 0; j < r->sd.n; j++) v[j] = watched(r->sd.name[j], &us, kl);
+            int sp = spike_check(&r->sd, v, why, sizeof why);
+            if (!sp && us.nonfinite) {
+                snprintf(why, sizeof why, "the policy gradient is not finite");
+                sp = -1;
+            }
+            if (sp) {
+                rc = rollback(r, snap, &g, mf, why, try_no, run_dir);
+                again = 1;
+            } else {
+                spike_push(&r->sd, v);
+            }
+        }
+        if (!rc && !again) {
+            r->step++;
+            cJSON *mj = cJSON_CreateObject();
+            step_metrics(r, mj, &gs, &us, &pk, &gf, kl, lr, ref_s, tr_time() - t0);
+            double eacc = NAN;
+            if (r->ev.n > 0 && c->eval_every > 0 && (r->step % c->eval_every == 0 || r->step == c->steps))
+                rc = eval_now(r, mj, &eacc);
+            char *js = rc ? NULL : cJSON_PrintUnformatted(mj);
+            if (js) fprintf(mf, "%s\n", js);
+            free(js);
+            cJSON_Delete(mj);
+            fflush(mf);
+            if (!rc && ferror(mf)) rc = tr_err(TR_EIO, "metrics.jsonl: write failed");
+            if (!rc && sf) rc = write_samples(r, sf, &g);
+            double n = gs.n ? (double)gs.n : 1;
+            *acc_out = gs.correct / n;
+            *reward_out = gs.reward / n;
+            *kl_out = kl;
+            *tok_s = gs.gen_s > 0 ? gs.tokens / gs.gen_s : 0;
+        }
+        micro_free(&m);
+        packed_free(&pk);
+        roll_free(&g);
+        if (rc || !again) return rc;
     }
-    if (!rc) {
-        r->step++;
-        cJSON *mj = cJSON_CreateObject();
-        step_metrics(r, mj, &gs, &us, &pk, kl, lr, ref_s, tr_time() - t0);
-        double eacc = NAN;
-        if (r->ev.n > 0 && c->eval_every > 0 && (r->step % c->eval_every == 0 || r->step == c->steps))
-            rc = eval_now(r, mj, &eacc);
-        char *s = rc ? NULL : cJSON_PrintUnformatted(mj);
-        if (s) fprintf(mf, "%s\n", s);
-        free(s);
-        cJSON_Delete(mj);
-        fflush(mf);
-        if (!rc && ferror(mf)) rc = tr_err(TR_EIO, "metrics.jsonl: write failed");
-        if (!rc && sf) rc = write_samples(r, sf, &g);
-        double n = gs.n ? (double)gs.n : 1;
-        *acc_out = gs.correct / n;
-        *reward_out = gs.reward / n;
-        *kl_out = kl;
-        *tok_s = gs.gen_s > 0 ? gs.tokens / gs.gen_s : 0;
-    }
-    micro_free(&m);
-    packed_free(&pk);
-    roll_free(&g);
-    return rc;
 }
 
 static void run_free(Run *r) {
@@ -1289,6 +1765,9 @@ static void run_free(Run *r) {
         for (int64_t i = 0; i < r->train.n; i++) tok_ids_free(&r->pids[i]);
     free(r->pids);
     free(r->perm);
+    free(r->skip);
+    ads_free(&r->ads);
+    rrs_queue_free(&r->rq);
     free(r->decay);
     free(r->cdecay);
     dataset_free(&r->train);
@@ -1306,7 +1785,9 @@ static void run_free(Run *r) {
 
 int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
     Run r;
+    Snap snap;
     memset(&r, 0, sizeof r);
+    memset(&snap, 0, sizeof snap);
     r.c = c;
     r.log = log;
     cJSON *state = NULL;
@@ -1321,6 +1802,8 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
     if ((rc = load_data(&r))) goto cleanup;
     rng_seed(&r.rng, run_mix64((uint64_t)c->seed));
     if ((rc = setup_models(&r, run_dir, resume, &state))) goto cleanup;
+    if ((rc = setup_taco(&r))) goto cleanup;
+    if (c->rrs_rollback && (rc = snap_init(&snap, &r))) goto cleanup;
     if (resume && (rc = restore_state(&r, state))) goto cleanup;
     sampler_order(&r);
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
@@ -1338,6 +1821,19 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
         fprintf(log, "rl: rewards ");
         reward_set_print(&r.rs, log);
         fprintf(log, "\n");
+        if (r.use_ads || r.use_queue) {
+            fprintf(log, "rl: taco:");
+            if (r.use_ads)
+                fprintf(log, " ads sampler (ema %g, floor %g, park after %lld, re-test every %lld steps);", c->ads_ema,
+                        c->ads_floor, (long long)c->ads_park_after, (long long)c->ads_retest);
+            if (c->rrs_groups) fprintf(log, " problematic groups deferred %lld steps;", (long long)c->rrs_delay);
+            if (c->rrs_rollback) {
+                fprintf(log, " rollback on NaN/Inf or");
+                for (int j = 0; j < r.sd.n; j++) fprintf(log, "%s %s", j ? "," : "", r.sd.name[j]);
+                fprintf(log, " past %g x the running median", c->rrs_spike);
+            }
+            fprintf(log, "\n");
+        }
     }
     if (!resume && c->eval_every > 0 && r.ev.n > 0) { /* the starting point of the eval curve */
         cJSON *mj = cJSON_CreateObject();
@@ -1358,7 +1854,7 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
     int64_t stop_at = c->stop_after > 0 && start + c->stop_after < c->steps ? start + c->stop_after : c->steps;
     while (r.step < stop_at) {
         double acc = 0, rew = 0, kl = 0, tps = 0;
-        if ((rc = rl_step(&r, mf, sf, &sch, &acc, &rew, &kl, &tps))) {
+        if ((rc = rl_step(&r, mf, sf, &sch, &snap, run_dir, &acc, &rew, &kl, &tps))) {
             rc = tr_err_ctx(rc, "step %lld", (long long)r.step + 1);
             goto cleanup;
         }
@@ -1389,6 +1885,7 @@ cleanup:
     if (mf) fclose(mf);
     if (sf) fclose(sf);
     cJSON_Delete(state);
+    snap_free(&snap);
     run_free(&r);
     return rc;
 }
