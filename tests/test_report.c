@@ -2,7 +2,10 @@
  * missing keys, null / NaN / Infinity values, a bad line and a truncated last
  * line; SFT resumed with repeated steps; a long run), checked by parsing the
  * HTML: tag balance, charts and series counts, path geometry against the
- * grid lines, nice ticks, legends, escaping, no network references. */
+ * grid lines, nice ticks, legends, escaping, no network references; the ADS
+ * difficulty histogram (bars and their counts, arrays that make no curves);
+ * report_compare on three runs (summary values, config differences, one
+ * overlaid path per run in a fixed colour, label disambiguation, errors). */
 #include <ctype.h>
 #include <dirent.h>
 #include <math.h>
@@ -486,15 +489,386 @@ static void test_errors(const char *dir) {
     CHECK(access(p, F_OK) != 0, "no report written on error");
 }
 
+/* The bars of the histogram step `step`: counts from data-count, and each
+ * bar's top mapped back to a value through the y grid lines. Returns the
+ * number of bars (-1: no such step). */
+static int hist_bars(const Svg *s, const char *step, double *count, double *mapped) {
+    char want[64];
+    snprintf(want, sizeof want, "<g class=\"hist-step\" data-step=\"%s\"", step);
+    const char *g = strstr(s->a, want);
+    if (!g || g > s->z) return -1;
+    const char *ge = strstr(g, "</g>");
+    double yv[64], yp[64];
+    int ny = 0;
+    for (const char *p = s->a; (p = strstr(p, "<line class=\"grid\" data-axis=\"y\"")) && p < s->z && ny < 64; p++) {
+        const char *e = strchr(p, '>');
+        char v[64], c[64];
+        if (attr(p, e, "data-value", v, sizeof v) && attr(p, e, "y1", c, sizeof c)) yv[ny] = atof(v), yp[ny++] = atof(c);
+    }
+    int n = 0;
+    for (const char *p = g; (p = strstr(p, "<rect class=\"bar\"")) && p < ge && n < 64; p++, n++) {
+        const char *e = strchr(p, '>');
+        char v[64], y[64], h[64];
+        if (!attr(p, e, "data-count", v, sizeof v) || !attr(p, e, "y", y, sizeof y) || !attr(p, e, "height", h, sizeof h))
+            return -2;
+        count[n] = atof(v);
+        mapped[n] = ny >= 2 ? yv[0] + (atof(y) - yp[0]) * (yv[ny - 1] - yv[0]) / (yp[ny - 1] - yp[0]) : NAN;
+        if (fabs(atof(y) + atof(h) - yp[0]) > 0.05) mapped[n] = NAN; /* bars stand on the zero line */
+    }
+    return n;
+}
+
+/* ADS difficulty histograms ("ads/hist" arrays) and arrays that must not
+ * become curves. */
+static void test_ads(const char *dir) {
+    FILE *f;
+    char p[512];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    if (!(f = fopen(p, "wb"))) exit(2);
+    for (int s = 1; s <= 30; s++) {
+        fprintf(f, "{\"step\":%d,\"acc\":%.2f,\"arr\":[1,2,3],\"nested\":{\"list\":[0.5]},\"objs\":[{\"a\":1}],"
+                   "\"empty\":[],\"nan_arr\":[NaN,1]",
+                s, 0.01 * s);
+        if (s % 2 == 0 && s < 30) { /* bin k holds s + k prompts */
+            fputs(",\"ads/hist\":[", f);
+            for (int k = 0; k < 10; k++) fprintf(f, "%s%d", k ? "," : "", s + k);
+            fprintf(f, "],\"ads/parked\":%d,\"ads/visited\":%d", s / 2, 3 * s);
+        }
+        if (s == 3) fputs(",\"ads/hist\":[1,2,3,4,5]", f);       /* other bin count: not the last one's */
+        if (s == 5) fputs(",\"ads/hist\":[1,\"x\",3]", f);       /* not numbers: ignored */
+        if (s == 7) fputs(",\"ads/hist\":[1,-2,3]", f);          /* negative count: ignored */
+        if (s == 30) fputs(",\"ads\":{\"hist\":[9,9,9,9,9,9,9,9,9,9],\"parked\":4}", f); /* replaced below */
+        fputs("}\n", f);
+    }
+    /* step 30 again (a resume): the later histogram wins */
+    fputs("{\"step\":30,\"acc\":0.3,\"ads\":{\"hist\":[0,1,2,3,4,5,6,7,8,100],\"parked\":5}}\n", f);
+    fclose(f);
+    int rc = report_write(dir, NULL);
+    CHECK(rc == TR_OK, "ads report_write: %d %s", rc, tr_errmsg());
+    char *html = slurp(dir, "report.html");
+    if (!html) return;
+    check_common(html);
+    const char *end = html + strlen(html);
+
+    /* arrays make no curves: the charts are accuracy, ads/parked, ads/visited
+     * and the histogram */
+    Svg s;
+    static const char *const NOT[] = {"arr", "nested/list", "objs", "objs/a", "empty", "nan_arr"};
+    for (size_t i = 0; i < sizeof NOT / sizeof *NOT; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "\"%s\"", NOT[i]);
+        CHECK(!strstr(html, want), "array key %s shows up in the report", NOT[i]);
+    }
+    CHECK(!strstr(html, "data-series=\"ads/hist\"") && !strstr(html, "data-metric=\"ads/hist\"><td"),
+          "ads/hist drawn as a curve");
+    CHECK(count_in(html, end, "<svg ") == 4, "%zu charts, expected 4", count_in(html, end, "<svg "));
+    check_chart(html, "accuracy", 1);
+    check_chart(html, "ads/parked", 1);
+    CHECK(n_vertices(html, "ads/parked", "ads/parked") == 15, "ads/parked vertices (nested ads object too)");
+    check_point(html, "ads/parked", "ads/parked", -1, 30, 5);
+
+    /* the section and the grouped bar chart */
+    CHECK(strstr(html, "<section id=\"ads\"><h2>Prompt difficulty (ADS)</h2>"), "ADS section");
+    CHECK(strstr(html, "data-hist-steps=\"15\""), "15 steps with a 10-bin histogram");
+    CHECK(find_chart(html, "ads/hist", &s), "histogram chart");
+    if (!find_chart(html, "ads/hist", &s)) {
+        free(html);
+        return;
+    }
+    CHECK(strstr(s.a, "class=\"chart hist\"") == s.a + 5 && strstr(s.a, "data-bins=\"10\""), "histogram svg attrs");
+    /* first, last and 3 evenly spaced between: indices 0, 3.5, 7, 10.5, 14 of
+     * the 15 histograms (steps 2, 4, ..., 30) rounded half away from zero */
+    static const char *const STEPS[] = {"2", "10", "16", "24", "30"};
+    CHECK(count_in(s.a, s.z, "<g class=\"hist-step\"") == 5, "5 histograms drawn");
+    CHECK(count_in(s.a, s.z, "<rect class=\"bar\"") == 50, "50 bars");
+    double cnt[64], mapped[64];
+    for (int g = 0; g < 5; g++) {
+        int st = atoi(STEPS[g]);
+        char want[256], counts[200] = "";
+        for (int k = 0; k < 10; k++)
+            snprintf(counts + strlen(counts), sizeof counts - strlen(counts), "%s%d", k ? "," : "",
+                     st == 30 ? (k == 9 ? 100 : k) : st + k);
+        snprintf(want, sizeof want, "<g class=\"hist-step\" data-step=\"%s\" data-counts=\"%s\"", STEPS[g], counts);
+        CHECK(strstr(s.a, want) && strstr(s.a, want) < s.z, "histogram of step %s: want %s", STEPS[g], want);
+        snprintf(want, sizeof want, "<g class=\"legend-item\" data-step=\"%s\">", STEPS[g]);
+        const char *lg = strstr(s.a, want);
+        snprintf(want, sizeof want, ">step %s</text>", STEPS[g]);
+        CHECK(lg && lg < s.z && strstr(lg, want) && strstr(lg, want) < strstr(lg, "</g>"), "legend step %s", STEPS[g]);
+        int nb = hist_bars(&s, STEPS[g], cnt, mapped);
+        CHECK(nb == 10, "step %s: %d bars", STEPS[g], nb);
+        for (int k = 0; k < nb && k < 10; k++) {
+            double want_c = st == 30 ? (k == 9 ? 100 : k) : st + k;
+            CHECK(cnt[k] == want_c, "step %s bin %d: count %g, expected %g", STEPS[g], k, cnt[k], want_c);
+            CHECK(fabs(mapped[k] - want_c) < 0.5, "step %s bin %d: bar height reads %g, expected %g", STEPS[g], k,
+                  mapped[k], want_c);
+        }
+    }
+    CHECK(hist_bars(&s, "4", cnt, mapped) == -1, "step 4 not drawn");
+    CHECK(!strstr(s.a, "data-counts=\"9,9,9"), "the replaced step-30 histogram is gone");
+    CHECK(count_in(s.a, s.z, ">0.0-0.1</text>") == 1 && count_in(s.a, s.z, ">0.9-1.0</text>") == 1 &&
+              count_in(s.a, s.z, ">0.4-0.5</text>") == 1,
+          "bin labels");
+    CHECK(count_in(s.a, s.z, "<text class=\"tick\" data-axis=\"x\"") == 10, "10 bin labels");
+    free(html);
+
+    /* a 4-bin histogram: quarter labels; only 65-element arrays: no section */
+    write_text(dir, "metrics.jsonl",
+               "{\"step\":1,\"acc\":0.1,\"ads/hist\":[4,0,0,0]}\n{\"step\":2,\"acc\":0.2,\"ads/hist\":[1,1,1,1]}\n");
+    CHECK(report_write(dir, NULL) == TR_OK, "4-bin report: %s", tr_errmsg());
+    if ((html = slurp(dir, "report.html"))) {
+        check_common(html);
+        CHECK(find_chart(html, "ads/hist", &s) && strstr(s.a, "data-bins=\"4\""), "4-bin histogram");
+        CHECK(strstr(html, ">0.00-0.25</text>") && strstr(html, ">0.75-1.00</text>"), "quarter bin labels");
+        CHECK(count_in(html, html + strlen(html), "<g class=\"hist-step\"") == 2, "both steps shown");
+        CHECK(strstr(html, "data-step=\"1\" data-counts=\"4,0,0,0\""), "step 1 counts");
+        free(html);
+    }
+    f = fopen(p, "wb");
+    if (!f) exit(2);
+    fputs("{\"step\":1,\"acc\":0.1,\"ads/hist\":[", f);
+    for (int k = 0; k < 65; k++) fprintf(f, "%s1", k ? "," : "");
+    fputs("]}\n", f);
+    fclose(f);
+    CHECK(report_write(dir, NULL) == TR_OK, "65-bin report: %s", tr_errmsg());
+    if ((html = slurp(dir, "report.html"))) {
+        CHECK(!strstr(html, "id=\"ads\"") && !find_chart(html, "ads/hist", &s), "65 bins: no histogram");
+        CHECK(count_in(html, html + strlen(html), "<svg ") == 1, "65 bins: only the accuracy chart");
+        free(html);
+    }
+}
+
+/* The value of summary cell col in the row of run label: 1 and *v when it
+ * has one, 0 when it shows "-", -1 when the cell is absent. */
+static int summary_cell(const char *html, const char *label, const char *col, double *v) {
+    char r[8192], want[128];
+    if (!row(html, "data-run", label, r, sizeof r)) return -1;
+    const char *sum = strstr(html, "<table class=\"summary\"");
+    if (!sum) return -1;
+    char rowtag[300];
+    snprintf(rowtag, sizeof rowtag, "<tr data-run=\"%s\">", label);
+    const char *rp = strstr(sum, rowtag);
+    if (!rp) return -1;
+    snprintf(r, sizeof r, "%.*s", (int)(strstr(rp, "</tr>") - rp), rp);
+    snprintf(want, sizeof want, "<td data-col=\"%s\"", col);
+    const char *c = strstr(r, want);
+    if (!c) return -1;
+    const char *e = strchr(c, '>');
+    char val[64];
+    if (!attr(c, e, "data-value", val, sizeof val)) return strncmp(e, ">-</td>", 7) ? -1 : 0;
+    *v = atof(val);
+    return 1;
+}
+
+/* The stroke colour of run label's path in chart id ("" when absent). */
+static void series_stroke(const char *html, const char *id, const char *label, char *out, size_t cap) {
+    Svg s;
+    out[0] = 0;
+    if (!find_chart(html, id, &s)) return;
+    char want[256];
+    snprintf(want, sizeof want, "<path class=\"series\" data-series=\"%s\"", label);
+    const char *p = strstr(s.a, want);
+    if (p && p < s.z) attr(p, strchr(p, '>'), "stroke", out, cap);
+}
+
+static void write_metrics(const char *dir, int steps, int which) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(p, "wb");
+    if (!f) exit(2);
+    static const double EVAL_A[] = {0.5, 0.6, 0.7, 0.8, 0.85}, EVAL_B[] = {0.4, 0.9, 0.7};
+    for (int s = 1; s <= steps; s++) {
+        fprintf(f, "{\"step\":%d,\"acc\":%.4f", s, 0.01 * s);
+        if (which == 0) {
+            fprintf(f, ",\"reward/mean\":%.3f,\"taco/consistency_rate\":%.3f,\"rrs\":{\"rollbacks\":%d,\"deferred\":%d}"
+                       ",\"ads/parked\":%d,\"pattern/direct/freq\":0.3,\"pattern/column/freq\":0.7",
+                    0.02 * s, 0.5 + 0.005 * s, s / 12, s % 3, 50 - s);
+            if (s % 10 == 0) fprintf(f, ",\"eval/acc\":%.2f", EVAL_A[s / 10 - 1]);
+        } else if (which == 1) {
+            fprintf(f, ",\"reward/mean\":%.3f,\"pattern/split/freq\":0.4,\"ads/hist\":[1,2,3]", 0.01 * s);
+            if (s % 10 == 0) fprintf(f, ",\"eval/acc\":%.2f", EVAL_B[s / 10 - 1]);
+        } else {
+            fprintf(f, ",\"kl\":%.4f", 0.001 * s);
+        }
+        fputs("}\n", f);
+        if (which == 1 && s == 7) fputs("{broken\n", f);
+    }
+    fclose(f);
+}
+
+/* report_compare on three runs: header, summary values, config differences,
+ * overlaid charts with one path per run in a fixed colour, labels, errors. */
+static void test_compare(const char *root) {
+    char a[600], b[600], c[600], out[700];
+    snprintf(a, sizeof a, "%s/cmpA/seed1", root);
+    snprintf(b, sizeof b, "%s/cmpB/seed1/", root); /* trailing slash: same label rules */
+    snprintf(c, sizeof c, "%s/other", root);
+    const char *dirs[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dirs[i]);
+        if (system(cmd)) exit(2);
+    }
+    write_metrics(a, 50, 0);
+    write_metrics(b, 30, 1);
+    write_metrics(c, 20, 2);
+    write_text(a, "config.yaml", "model:\n  path: m\noptim:\n  lr: 1e-4\n  wd: 0\nrollout:\n  n: 8\ntags: [x, y]\n");
+    write_text(b, "config.yaml",
+               "model:\n  path: m\noptim:\n  lr: 0.0001\n  wd: 0.1\nrollout:\n  n: 8\nads:\n  enabled: true\n"
+               "tags: [x, z]\n");
+    snprintf(out, sizeof out, "%s/compare.html", root);
+    int rc = report_compare(dirs, NULL, 3, out);
+    CHECK(rc == TR_OK, "report_compare: %d %s", rc, tr_errmsg());
+    char *html = tr_read_file(out, NULL);
+    if (!html) {
+        CHECK(0, "no compare.html");
+        return;
+    }
+    check_common(html);
+    const char *end = html + strlen(html);
+    static const char *const L[] = {"cmpA/seed1", "cmpB/seed1", "other"};
+
+    /* header: one row per run with its directory and steps */
+    char r[8192];
+    CHECK(row(html, "data-run", L[0], r, sizeof r) && strstr(r, a) && strstr(r, "data-steps=\"50\""), "run A row");
+    CHECK(row(html, "data-run", L[1], r, sizeof r) && strstr(r, "data-steps=\"30\"") && strstr(r, "data-bad-lines=\"1\""),
+          "run B row");
+    CHECK(row(html, "data-run", L[2], r, sizeof r) && strstr(r, "data-steps=\"20\""), "run C row");
+
+    /* summary: values from the synthetic curves */
+    static const struct {
+        int run;
+        const char *col;
+        int has;
+        double v;
+    } SUM[] = {
+        {0, "eval_final", 1, 0.85}, {0, "eval_best", 1, 0.85}, {0, "train_acc", 1, 0.455}, /* mean of 0.41..0.50 */
+        {0, "taco", 1, 0.75},       {0, "rollbacks", 1, 4},    {0, "parked", 1, 0},
+        {0, "target_step", 1, 40},  {1, "eval_final", 1, 0.7}, {1, "eval_best", 1, 0.9},
+        {1, "train_acc", 1, 0.255}, {1, "taco", 0, 0},         {1, "rollbacks", 0, 0},
+        {1, "parked", 0, 0},        {1, "target_step", 1, 20}, {2, "eval_final", 0, 0},
+        {2, "eval_best", 0, 0},     {2, "train_acc", 1, 0.155}, {2, "target_step", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof SUM / sizeof *SUM; i++) {
+        double v = NAN;
+        int got = summary_cell(html, L[SUM[i].run], SUM[i].col, &v);
+        CHECK(got == SUM[i].has, "summary %s %s: %s", L[SUM[i].run], SUM[i].col, got < 0 ? "no cell" : got ? "a value" : "-");
+        if (got == 1 && SUM[i].has)
+            CHECK(fabs(v - SUM[i].v) < 1e-9, "summary %s %s = %g, expected %g", L[SUM[i].run], SUM[i].col, v, SUM[i].v);
+    }
+    CHECK(strstr(html, "steps to eval/acc &ge; 0.8</th>"), "target in the column header");
+
+    /* config: optim.wd, ads.enabled and tags differ; lr is the same number */
+    CHECK(strstr(html, "data-config-differ=\"3\""), "3 config keys differ");
+    CHECK(row(html, "data-key", "optim.wd", r, sizeof r) && strstr(r, ">0</td>") && strstr(r, ">0.1</td>"), "optim.wd");
+    CHECK(row(html, "data-key", "ads.enabled", r, sizeof r) && strstr(r, "class=\"none\">-</td>") &&
+              strstr(r, ">true</td>"),
+          "ads.enabled missing in A");
+    CHECK(row(html, "data-key", "tags", r, sizeof r) && strstr(r, ">[x, y]</td>") && strstr(r, ">[x, z]</td>"), "tags");
+    CHECK(!row(html, "data-key", "optim.lr", r, sizeof r) && !row(html, "data-key", "model.path", r, sizeof r) &&
+              !row(html, "data-key", "rollout.n", r, sizeof r),
+          "equal keys listed");
+    CHECK(strstr(html, "<p class=\"meta conf-note\" data-run=\"other\">other: no config.yaml</p>"), "C has no config");
+
+    /* overlaid charts, in order, one path per run that has the key */
+    static const struct {
+        const char *id;
+        int n;
+    } CH[] = {{"eval/acc", 2},      {"acc", 3},      {"reward/mean", 2},         {"taco/consistency_rate", 1},
+              {"kl", 1},            {"rrs/rollbacks", 1}, {"rrs/deferred", 1},   {"ads/parked", 1},
+              {"pattern/direct/freq", 1}, {"pattern/column/freq", 1}, {"pattern/split/freq", 1}};
+    const char *prev = html;
+    for (size_t i = 0; i < sizeof CH / sizeof *CH; i++) {
+        check_chart(html, CH[i].id, CH[i].n);
+        Svg s;
+        if (find_chart(html, CH[i].id, &s)) {
+            CHECK(s.a > prev, "chart %s out of order", CH[i].id);
+            prev = s.a;
+        }
+    }
+    size_t ncharts = count_in(html, end, "<svg class=\"chart\"");
+    CHECK(ncharts == sizeof CH / sizeof *CH, "%zu charts, expected %zu", ncharts, sizeof CH / sizeof *CH);
+    Svg s;
+    CHECK(!find_chart(html, "entropy", &s) && !find_chart(html, "len/mean", &s) && !find_chart(html, "ads/hist", &s),
+          "charts for keys no run has");
+    CHECK(find_chart(html, "acc", &s), "acc chart");
+    for (int i = 0; i < 3; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "<path class=\"series\" data-series=\"%s\"", L[i]);
+        CHECK(count_in(s.a, s.z, want) == 1, "acc chart: one path for %s", L[i]);
+        snprintf(want, sizeof want, ">%s</text>", L[i]);
+        CHECK(count_in(s.a, s.z, want) == 1, "acc legend: %s", L[i]);
+    }
+    check_point(html, "eval/acc", L[1], 1, 20, 0.9);
+    check_point(html, "acc", L[0], -1, 50, 0.5);
+    check_point(html, "acc", L[2], 0, 1, 0.01);
+    /* a run keeps its colour: C is the third palette colour in acc and kl,
+     * B the second in acc, eval/acc and its pattern chart */
+    char c1[32], c2[32];
+    series_stroke(html, "acc", L[2], c1, sizeof c1);
+    series_stroke(html, "kl", L[2], c2, sizeof c2);
+    CHECK(!strcmp(c1, "#2ca02c") && !strcmp(c2, "#2ca02c"), "run C colours %s %s", c1, c2);
+    series_stroke(html, "pattern/split/freq", L[1], c1, sizeof c1);
+    series_stroke(html, "eval/acc", L[1], c2, sizeof c2);
+    CHECK(!strcmp(c1, "#ff7f0e") && !strcmp(c2, "#ff7f0e"), "run B colours %s %s", c1, c2);
+    free(html);
+
+    /* another target, given labels with duplicates */
+    const char *lab[] = {"x", "x", NULL};
+    rc = report_compare_target(dirs, lab, 3, 0.55, out);
+    CHECK(rc == TR_OK, "report_compare_target: %s", tr_errmsg());
+    if ((html = tr_read_file(out, NULL))) {
+        double v = 0;
+        CHECK(strstr(html, "<tr data-run=\"x (1)\">") && strstr(html, "<tr data-run=\"x (2)\">") &&
+                  strstr(html, "<tr data-run=\"other\">"),
+              "duplicate labels disambiguated");
+        CHECK(summary_cell(html, "x (1)", "target_step", &v) == 1 && v == 20, "A reaches 0.55 at step 20 (%g)", v);
+        CHECK(summary_cell(html, "x (2)", "target_step", &v) == 1 && v == 20, "B reaches 0.55 at step 20 (%g)", v);
+        CHECK(strstr(html, "&ge; 0.55</th>"), "target 0.55 in the header");
+        free(html);
+    }
+    /* the same directory twice: parent/name collides too, so numbered */
+    const char *same[] = {a, a};
+    CHECK(report_compare(same, NULL, 2, out) == TR_OK, "same dir twice: %s", tr_errmsg());
+    if ((html = tr_read_file(out, NULL))) {
+        CHECK(strstr(html, "<tr data-run=\"cmpA/seed1 (1)\">") && strstr(html, "<tr data-run=\"cmpA/seed1 (2)\">"),
+              "same directory twice disambiguated");
+        free(html);
+    }
+    /* a user label equal to a would-be suffix stays unique */
+    const char *tricky[] = {"y", "y (1)", "y"};
+    CHECK(report_compare(dirs, tricky, 3, out) == TR_OK, "tricky labels: %s", tr_errmsg());
+    if ((html = tr_read_file(out, NULL))) {
+        CHECK(count_in(html, html + strlen(html), "<tr data-run=\"y (1)\">") == 2, "label y (1) once per table");
+        CHECK(count_in(html, html + strlen(html), "<tr data-run=\"y (2)\">") == 2 &&
+                  count_in(html, html + strlen(html), "<tr data-run=\"y (3)\">") == 2,
+              "the duplicated y numbered past the given y (1)");
+        free(html);
+    }
+
+    /* errors: a run without metrics.jsonl (named), no output file, no runs */
+    char missing[700], out2[700];
+    snprintf(missing, sizeof missing, "%s/no_such_run", root);
+    snprintf(out2, sizeof out2, "%s/compare_err.html", root);
+    const char *bad[] = {a, missing};
+    rc = report_compare(bad, NULL, 2, out2);
+    CHECK(rc == TR_EIO && strstr(tr_errmsg(), missing) && strstr(tr_errmsg(), "metrics.jsonl") &&
+              strstr(tr_errmsg(), "run 2 of 2"),
+          "missing run: %d %s", rc, tr_errmsg());
+    CHECK(access(out2, F_OK) != 0, "nothing written when a run is missing");
+    CHECK(report_compare(dirs, NULL, 3, NULL) == TR_EINVAL && strstr(tr_errmsg(), "output"), "no out path");
+    CHECK(report_compare(dirs, NULL, 0, out2) == TR_EINVAL, "no runs");
+    CHECK(report_compare_target(dirs, NULL, 3, NAN, out2) == TR_EINVAL, "NaN target");
+}
+
 int main(void) {
     char root[] = "/tmp/thinkrl_test_report_XXXXXX";
     if (!mkdtemp(root)) {
         perror("mkdtemp");
         return 2;
     }
-    static const char *const subs[] = {"rl_run", "sft_run", "long_run", "bad_run"};
-    char d[4][600];
-    for (int i = 0; i < 4; i++) {
+    static const char *const subs[] = {"rl_run", "sft_run", "long_run", "bad_run", "ads_run"};
+    char d[5][600];
+    for (int i = 0; i < 5; i++) {
         snprintf(d[i], sizeof d[i], "%s/%s", root, subs[i]);
         if (mkdir(d[i], 0755)) {
             perror(d[i]);
@@ -505,6 +879,8 @@ int main(void) {
     test_sft(d[1]);
     test_long(d[2]);
     test_errors(d[3]);
+    test_ads(d[4]);
+    test_compare(root);
     if (!tu_fails) {
         char cmd[700];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

@@ -1,6 +1,8 @@
 /* Run report: reads a run directory (metrics.jsonl, config.yaml,
  * samples.jsonl) and writes one self-contained HTML page with inline SVG line
- * charts. No JavaScript, no network references; the page is the whole report. */
+ * charts; or compares several runs on one page (overlaid curves, a summary
+ * table, the config keys that differ). No JavaScript, no network references;
+ * the page is the whole report. */
 #ifndef THINKRL_REPORT_H
 #define THINKRL_REPORT_H
 
@@ -18,7 +20,17 @@ extern "C" {
  * skipped points, and bare NaN / Infinity / -Infinity tokens (Python's
  * json.dumps) are read as null instead of spoiling their line. A line without
  * a numeric "step" takes the previous line's step + 1. A repeated step keeps
- * the later line's value (a resumed run that appended).
+ * the later line's value (a resumed run that appended). Arrays are never
+ * curves: they are skipped, except "ads/hist" (top level or "ads":{"hist"}).
+ *
+ * "ads/hist": [c0, ..., c9] is the adaptive prompt sampler's histogram, c_k
+ * prompts with a success-rate estimate p in [k/10, (k+1)/10) (the last bin
+ * includes 1). Any length 1..64 of finite non-negative numbers is accepted
+ * (bins of width 1/len); other arrays under that key are ignored. When a line
+ * has one, the report gets a "Prompt difficulty (ADS)" section: a grouped bar
+ * chart (<svg data-metric="ads/hist">) of the first and the last histograms
+ * and up to 3 evenly spaced between, one <g class="hist-step" data-step=N
+ * data-counts="c0,c1,..."> of <rect class="bar" data-bin data-count> each.
  *
  * Bad lines are skipped, not fatal: a line that is not a JSON object is
  * reported on stderr as "FILE:LINE: ... skipped" and listed in the report's
@@ -27,6 +39,37 @@ extern "C" {
  * (TR_EFORMAT), as is a missing metrics.jsonl (TR_EIO). config.yaml and
  * samples.jsonl are optional. */
 int report_write(const char *run_dir, const char *out_path);
+
+/* The eval/acc level whose first crossing the comparison reports. */
+#define REPORT_TARGET_DEFAULT 0.8
+
+/* Writes one HTML page comparing the n runs (1..64) in run_dirs to out_path
+ * (required), atomically. Each run's metrics.jsonl is read as report_write
+ * reads it (bad lines skipped and counted); a run without one, or without a
+ * valid line, is an error naming the run (nothing is written).
+ *
+ * labels (NULL, or n entries of which NULL / "" fall back) name the runs;
+ * the fallback is the directory's last path component, its last two when
+ * that collides with another run's. Labels still equal get " (1)", " (2)".
+ * Run i keeps colour / dash i in every chart and table.
+ *
+ * The page: the runs (label, directory, steps); a summary table, one row
+ * <tr data-run=LABEL> per run, cells <td data-col=C data-value=V> ("-" and
+ * no data-value when missing): eval_final and eval_best (eval/acc last and
+ * max), train_acc (mean of the last 10 points of acc), taco (last
+ * taco/consistency_rate), rollbacks (last rrs/rollbacks, a cumulative count),
+ * parked (last ads/parked), target_step (the first step with eval/acc >=
+ * target); the config.yaml keys (nested mappings flattened to dotted keys, a
+ * list of scalars one value) whose values differ between the runs with a
+ * readable config.yaml (numbers compare by value, a missing key differs);
+ * then one overlaid chart per metric (<svg data-metric=KEY>, a path per run
+ * with data-series=LABEL) for eval/acc, acc, reward/mean,
+ * taco/consistency_rate, kl, entropy, len/mean, grad_norm, rrs/rollbacks,
+ * rrs/deferred, ads/parked and every pattern/NAME/freq, each when a run has
+ * it. report_compare uses target REPORT_TARGET_DEFAULT. */
+int report_compare(const char *const *run_dirs, const char *const *labels, int n, const char *out_path);
+int report_compare_target(const char *const *run_dirs, const char *const *labels, int n, double target,
+                          const char *out_path);
 
 #ifdef __cplusplus
 }

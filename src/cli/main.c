@@ -25,7 +25,7 @@ static const Command COMMANDS[] = {
     {"sft", cmd_sft, "supervised fine-tuning / pretraining into a run directory"},
     {"rl", cmd_rl, "RL post-training (GRPO, Dr. GRPO, DAPO, RLOO, REINFORCE++, ReMax, PPO) into a run directory"},
     {"eval", cmd_eval, "accuracy, pass@k, maj@k and reasoning patterns on a dataset"},
-    {"report", cmd_report, "a run directory's metrics as one self-contained HTML report"},
+    {"report", cmd_report, "a run's metrics as one self-contained HTML report, or several runs compared"},
 };
 
 int cli_fail(const char *cmd, const char *fmt, ...) {

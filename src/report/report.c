@@ -1,6 +1,7 @@
 /* The run report: metrics.jsonl -> one self-contained report.html with inline
  * SVG line charts (nice ticks, grid, legend, a moving average over long series), a header
- * with final values and pattern-share shifts, the last samples and the config.
+ * with final values and pattern-share shifts, the ADS prompt-difficulty histogram, the
+ * last samples and the config; and the comparison page that overlays several runs.
  * It does not run JavaScript, fetch anything or read checkpoints. */
 #include <ctype.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <strings.h>
 
 #include <cJSON.h>
+#include <yaml.h>
 
 #include "thinkrl/core.h"
 #include "thinkrl/report.h"
@@ -106,6 +108,15 @@ typedef struct {
 
 #define MAX_BAD_KEPT 10
 
+/* One "ads/hist" array: counts of prompts per success-rate bin at step x. */
+#define HIST_MAX_BINS 64
+typedef struct {
+    double x;
+    size_t seq; /* insertion order: ties on x keep the later line */
+    int nb;     /* bins, 1..HIST_MAX_BINS */
+    double c[HIST_MAX_BINS];
+} Hist;
+
 typedef struct {
     Series *s; /* first-appearance order */
     size_t n, cap;
@@ -113,6 +124,8 @@ typedef struct {
     size_t tcap;
     double *steps; /* the step of every valid line */
     size_t nsteps, capsteps;
+    Hist *hist; /* the ADS difficulty histograms, sorted by step after load */
+    size_t nhist, caphist;
     size_t nseq;
     int64_t n_lines; /* non-empty lines */
     int64_t n_bad;
@@ -191,6 +204,7 @@ static void metrics_free(Metrics *m) {
     free(m->s);
     free(m->tab);
     free(m->steps);
+    free(m->hist);
 }
 
 /* Copies line[0..n) to out, replacing bare NaN / Infinity / inf / nan tokens
@@ -237,7 +251,31 @@ static size_t json_denan(const char *line, size_t n, char *out) {
     return o;
 }
 
-/* Adds every finite number under obj as a point at step x, keys joined by '/'. */
+/* Keeps an "ads/hist" array when it has 1..HIST_MAX_BINS finite,
+ * non-negative numbers; anything else is not a histogram and is ignored. */
+static int metrics_hist(Metrics *m, const cJSON *arr, double x) {
+    int nb = cJSON_GetArraySize(arr);
+    if (nb < 1 || nb > HIST_MAX_BINS) return TR_OK;
+    Hist h = {.x = x, .seq = m->nseq++, .nb = nb};
+    int k = 0;
+    for (const cJSON *e = arr->child; e && k < nb; e = e->next, k++) {
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || e->valuedouble < 0) return TR_OK;
+        h.c[k] = e->valuedouble;
+    }
+    if (m->nhist == m->caphist) {
+        size_t cap = m->caphist ? m->caphist * 2 : 64;
+        Hist *nh = realloc(m->hist, cap * sizeof *nh);
+        if (!nh) return tr_err(TR_ENOMEM, "out of memory");
+        m->hist = nh;
+        m->caphist = cap;
+    }
+    m->hist[m->nhist++] = h;
+    return TR_OK;
+}
+
+/* Adds every finite number under obj as a point at step x, keys joined by '/'.
+ * Arrays are never curves: "ads/hist" goes to metrics_hist, others are
+ * skipped whole (their elements have no key of their own). */
 static int metrics_walk(Metrics *m, const cJSON *obj, char *path, size_t plen, size_t cap, double x,
                         int top) {
     for (const cJSON *it = obj->child; it; it = it->next) {
@@ -252,6 +290,7 @@ static int metrics_walk(Metrics *m, const cJSON *obj, char *path, size_t plen, s
         int rc = TR_OK;
         if (cJSON_IsNumber(it) && isfinite(it->valuedouble)) rc = metrics_add(m, path, x, it->valuedouble);
         else if (cJSON_IsObject(it)) rc = metrics_walk(m, it, path, nl, cap, x, 0);
+        else if (cJSON_IsArray(it) && !strcmp(path, "ads/hist")) rc = metrics_hist(m, it, x);
         path[plen] = 0;
         if (rc) return rc;
     }
@@ -260,6 +299,12 @@ static int metrics_walk(Metrics *m, const cJSON *obj, char *path, size_t plen, s
 
 static int cmp_pt(const void *a, const void *b) {
     const Pt *p = a, *q = b;
+    if (p->x != q->x) return p->x < q->x ? -1 : 1;
+    return p->seq < q->seq ? -1 : p->seq > q->seq;
+}
+
+static int cmp_hist(const void *a, const void *b) {
+    const Hist *p = a, *q = b;
     if (p->x != q->x) return p->x < q->x ? -1 : 1;
     return p->seq < q->seq ? -1 : p->seq > q->seq;
 }
@@ -360,6 +405,15 @@ static int metrics_load(Metrics *m, const char *path) {
         }
         s->n = o;
     }
+    if (m->nhist) {
+        qsort(m->hist, m->nhist, sizeof *m->hist, cmp_hist);
+        size_t o = 0;
+        for (size_t i = 0; i < m->nhist; i++) {
+            if (o && m->hist[o - 1].x == m->hist[i].x) m->hist[o - 1] = m->hist[i];
+            else m->hist[o++] = m->hist[i];
+        }
+        m->nhist = o;
+    }
     qsort(m->steps, m->nsteps, sizeof *m->steps, cmp_double);
     size_t u = 0;
     for (size_t i = 0; i < m->nsteps; i++)
@@ -442,7 +496,9 @@ static const char *const DASHES[] = {"", "6 3", "2 2", "8 3 2 3"};
 typedef struct {
     const Series *s;
     const char *label;
-    int colour; /* index into PALETTE x DASHES */
+    int colour;     /* index into PALETTE x DASHES */
+    const char *id; /* data-series of its path and legend item; NULL: the key
+                       (a comparison overlays one key from several runs) */
 } SeriesRef;
 
 enum { CHART_UNIT = 1, CHART_SMALL = 2 };
@@ -496,9 +552,9 @@ static void stroke_attrs(Buf *b, int colour, double width) {
 
 /* One chart: <svg class="chart" data-metric=ID> with title, legend, grid,
  * axes with tick labels, and one <path class="series" data-series=KEY> per
- * series (plus <path class="smooth"> when long, <circle class="marker"> when
- * sparse). Series without points are left out; nothing is written if none
- * has any. */
+ * series, KEY being the ref's id when it has one (plus <path class="smooth">
+ * when long, <circle class="marker"> when sparse). Series without points are
+ * left out; nothing is written if none has any. */
 static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef *sr, int ns,
                       unsigned flags) {
     int small = (flags & CHART_SMALL) != 0;
@@ -608,6 +664,7 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
     double *ys = NULL, *sm = NULL, *ps = NULL; /* values, smoothed, prefix sums */
     for (int i = 0; i < n; i++) {
         const Series *s = list[i].s;
+        const char *sid = list[i].id ? list[i].id : s->key;
         double *ny = realloc(ys, s->n * sizeof *ys);
         if (ny) ys = ny;
         double *ns = ny ? realloc(sm, s->n * sizeof *sm) : NULL;
@@ -626,14 +683,14 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
         fmt_step(ls, sizeof ls, last->x);
 
         buf_puts(b, "<path class=\"series\" data-series=\"");
-        buf_esc(b, s->key);
+        buf_esc(b, sid);
         buf_puts(b, "\" d=\"");
         path_d(b, &f, s->pts, ys, s->n);
         buf_puts(b, "\"");
         stroke_attrs(b, list[i].colour, smooth ? 1.0 : 1.8);
         if (smooth) buf_puts(b, " stroke-opacity=\"0.3\"");
         buf_puts(b, "><title>");
-        buf_esc(b, s->key);
+        buf_esc(b, sid);
         buf_printf(b, ": %s at step %s (%zu points)</title></path>\n", lv, ls, s->n);
 
         if (smooth) {
@@ -652,7 +709,7 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
                 sm[k] = (ps[k + hh + 1] - ps[k - hh]) / (double)(2 * hh + 1);
             }
             buf_puts(b, "<path class=\"smooth\" data-series=\"");
-            buf_esc(b, s->key);
+            buf_esc(b, sid);
             buf_puts(b, "\" d=\"");
             path_d(b, &f, s->pts, sm, s->n);
             buf_puts(b, "\"");
@@ -662,7 +719,7 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
         if (s->n <= 20 || s->n * 3 <= max_pts) {
             for (size_t k = 0; k < s->n; k++) {
                 buf_puts(b, "<circle class=\"marker\" data-series=\"");
-                buf_esc(b, s->key);
+                buf_esc(b, sid);
                 buf_printf(b, "\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>", fx(&f, s->pts[k].x),
                            fy(&f, ys[k]), small ? 2.0 : 2.5, PALETTE[list[i].colour % N_PALETTE]);
             }
@@ -677,7 +734,7 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
     buf_puts(b, "<g class=\"legend\">");
     for (int i = 0; i < n; i++) {
         buf_puts(b, "<g class=\"legend-item\" data-series=\"");
-        buf_esc(b, list[i].s->key);
+        buf_esc(b, list[i].id ? list[i].id : list[i].s->key);
         buf_printf(b, "\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"", lx[i], ly[i] - fs * 0.35,
                    lx[i] + 14, ly[i] - fs * 0.35);
         stroke_attrs(b, list[i].colour, 2.5);
@@ -686,6 +743,166 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
         buf_puts(b, "</text></g>");
     }
     buf_puts(b, "</g>\n</svg>\n");
+}
+
+/* ------------------------------------------------------------- histogram */
+
+/* Histograms drawn: the first and last, and up to 3 evenly spaced between. */
+#define HIST_SHOWN 5
+
+/* "0.3-0.4": the edges of bin k of nb over [0, 1], with as few decimals as
+ * show them exactly (up to 3). */
+static void fmt_bin(char *out, size_t cap, int k, int nb) {
+    int d = 3;
+    for (int t = 1, p = 10; t <= 3; t++, p *= 10)
+        if (p % nb == 0) {
+            d = t;
+            break;
+        }
+    if (d == 3 && nb <= 20) d = 2;
+    snprintf(out, cap, "%.*f-%.*f", d, (double)k / nb, d, (double)(k + 1) / nb);
+}
+
+/* A grouped bar chart of G histograms with nb bins: <svg class="chart hist"
+ * data-metric=ID data-bins=NB>, per histogram a <g class="hist-step"
+ * data-step data-counts="c0,c1,..."> of <rect class="bar" data-bin
+ * data-count> (zero counts too, with no height), y grid lines as in
+ * chart_svg (data-axis="y" data-value), bin labels on x, a "step N" legend. */
+static void hist_svg(Buf *b, const char *id, const char *title, const Hist *const *h, int G, int nb) {
+    Frame f;
+    double R = 16, fs = 11, cw = fs * 0.62, title_h = 22;
+    f.W = 600;
+    f.L = 58;
+    /* bars of 3 px at least; up to 20 bins, room for every bin label */
+    char lab[64];
+    fmt_bin(lab, sizeof lab, 0, nb);
+    double labw = fs * 0.58 * (double)strlen(lab) + 6; /* digits are narrower than average text */
+    double need = fmax(nb * (G * 3.0 + 4), nb <= 20 ? nb * labw : 0);
+    if (need > f.W - f.L - R) f.W = ceil(f.L + R + need);
+    f.PW = f.W - f.L - R;
+    TR_ASSERT(G >= 1 && G <= HIST_SHOWN && nb >= 1 && nb <= HIST_MAX_BINS);
+    double lx[HIST_SHOWN], ly[HIST_SHOWN], cx = f.L, row = 0;
+    for (int g = 0; g < G; g++) {
+        char st[32];
+        fmt_step(st, sizeof st, h[g]->x);
+        double w = 16 + cw * (5 + (double)strlen(st)) + 12;
+        if (cx > f.L && cx + w > f.W - R) {
+            cx = f.L;
+            row++;
+        }
+        lx[g] = cx;
+        ly[g] = title_h + 8 + row * (fs + 5);
+        cx += w;
+    }
+    f.T = title_h + 14 + (row + 1) * (fs + 5);
+    f.PH = 210;
+    f.H = f.T + f.PH + 40;
+
+    double ymax = 0;
+    int integer = 1;
+    for (int g = 0; g < G; g++)
+        for (int k = 0; k < nb; k++) {
+            ymax = fmax(ymax, h[g]->c[k]);
+            integer &= h[g]->c[k] == floor(h[g]->c[k]);
+        }
+    if (ymax <= 0) ymax = 1;
+    double ymant, ystep = nice_step(ymax, 5, integer, &ymant);
+    f.x0 = 0;
+    f.x1 = nb;
+    f.y0 = 0;
+    f.y1 = ceil(ymax / ystep - 1e-9) * ystep;
+
+    buf_puts(b, "<svg class=\"chart hist\" data-metric=\"");
+    buf_esc(b, id);
+    buf_printf(b, "\" data-bins=\"%d\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" "
+                  "height=\"%.0f\" role=\"img\" aria-label=\"",
+               nb, f.W, f.H, f.W, f.H);
+    buf_esc(b, title);
+    buf_printf(b, "\">\n<text class=\"title\" x=\"%.0f\" y=\"%.0f\">", f.L, title_h - 6);
+    buf_esc(b, title);
+    buf_puts(b, "</text>\n");
+
+    long ky1 = lround(f.y1 / ystep);
+    for (long k = 0; k <= ky1; k++) {
+        double v = k * ystep, py = fy(&f, v);
+        fmt_tick(lab, sizeof lab, v, ystep, ymant, f.y1);
+        buf_printf(b, "<line class=\"grid\" data-axis=\"y\" data-value=\"%.10g\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
+                   v, f.L, py, f.L + f.PW, py);
+        buf_printf(b, "<text class=\"tick\" data-axis=\"y\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+                   f.L - 5, py + fs * 0.35, lab);
+    }
+    /* bin labels, thinned so that they do not overlap */
+    double gw = f.PW / nb;
+    fmt_bin(lab, sizeof lab, 0, nb);
+    int every = (int)ceil(labw / gw - 1e-9);
+    if (every < 1) every = 1;
+    for (int k = 0; k < nb; k += every) {
+        fmt_bin(lab, sizeof lab, k, nb);
+        buf_printf(b, "<text class=\"tick\" data-axis=\"x\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+                   f.L + (k + 0.5) * gw, f.T + f.PH + fs + 4, lab);
+    }
+    buf_printf(b, "\n<path class=\"axis\" d=\"M%.1f,%.1f L%.1f,%.1f L%.1f,%.1f\" fill=\"none\"/>\n", f.L, f.T, f.L,
+               f.T + f.PH, f.L + f.PW, f.T + f.PH);
+    buf_printf(b, "<text class=\"axis-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">success-rate estimate p"
+                  " (prompts per bin)</text>\n",
+               f.L + f.PW, f.H - 4);
+
+    double bw = 0.8 * gw / G;
+    for (int g = 0; g < G; g++) {
+        char st[32];
+        fmt_step(st, sizeof st, h[g]->x);
+        buf_printf(b, "<g class=\"hist-step\" data-step=\"%s\" data-counts=\"", st);
+        for (int k = 0; k < nb; k++) buf_printf(b, "%s%.10g", k ? "," : "", h[g]->c[k]);
+        buf_printf(b, "\" fill=\"%s\">\n", PALETTE[g % N_PALETTE]);
+        for (int k = 0; k < nb; k++) {
+            double y = fy(&f, h[g]->c[k]);
+            char cv[32];
+            fmt_bin(lab, sizeof lab, k, nb);
+            fmt_val(cv, sizeof cv, h[g]->c[k]);
+            buf_printf(b, "<rect class=\"bar\" data-bin=\"%d\" data-count=\"%.10g\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\""
+                          " height=\"%.2f\"><title>step %s, p %s: %s</title></rect>",
+                       k, h[g]->c[k], f.L + k * gw + 0.1 * gw + g * bw, y, bw, f.T + f.PH - y, st, lab, cv);
+        }
+        buf_puts(b, "\n</g>\n");
+    }
+
+    buf_puts(b, "<g class=\"legend\">");
+    for (int g = 0; g < G; g++) {
+        char st[32];
+        fmt_step(st, sizeof st, h[g]->x);
+        buf_printf(b, "<g class=\"legend-item\" data-step=\"%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"11\" height=\"%.1f\" "
+                      "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">step %s</text></g>",
+                   st, lx[g], ly[g] - fs * 0.8, fs * 0.8, PALETTE[g % N_PALETTE], lx[g] + 16, ly[g], st);
+    }
+    buf_puts(b, "</g>\n</svg>\n");
+}
+
+/* The "Prompt difficulty (ADS)" section: the adaptive prompt sampler's
+ * histogram of per-prompt success-rate estimates at a few steps. Only the
+ * histograms with the last one's bin count are drawn (a run that changed its
+ * binning keeps its latest). Nothing is written without histograms. */
+static void report_ads(Buf *b, const Metrics *m) {
+    if (!m->nhist) return;
+    int nb = m->hist[m->nhist - 1].nb;
+    size_t ne = 0;
+    for (size_t i = 0; i < m->nhist; i++) ne += m->hist[i].nb == nb;
+    const Hist *sel[HIST_SHOWN];
+    int G = 0;
+    size_t want[HIST_SHOWN], nw = ne < HIST_SHOWN ? ne : HIST_SHOWN;
+    for (size_t g = 0; g < nw; g++)
+        want[g] = nw == ne ? g : (size_t)llround((double)g * (double)(ne - 1) / (double)(HIST_SHOWN - 1));
+    for (size_t i = 0, e = 0; i < m->nhist && (size_t)G < nw; i++) {
+        if (m->hist[i].nb != nb) continue;
+        if (e == want[G]) sel[G++] = &m->hist[i];
+        e++;
+    }
+    buf_printf(b, "<section id=\"ads\"><h2>Prompt difficulty (ADS)</h2>\n<p class=\"meta\" data-hist-steps=\"%zu\">"
+                  "Prompts of the adaptive sampler by their success-rate estimate p; %zu step%s logged a histogram",
+               ne, ne, ne == 1 ? "" : "s");
+    if (ne > (size_t)G) buf_printf(b, ", %d shown (the first, the last and evenly spaced ones between)", G);
+    buf_puts(b, ".</p>\n<div class=\"charts\">\n");
+    hist_svg(b, "ads/hist", "Prompts per success-rate bin", sel, G, nb);
+    buf_puts(b, "</div>\n</section>\n");
 }
 
 /* --------------------------------------------------------------- samples */
@@ -814,7 +1031,9 @@ static const char CSS[] =
     "pre{background:#f7f7f7;padding:8px;white-space:pre-wrap;word-break:break-word;margin:2px 0 8px}\n"
     ".sample{border:1px solid #e4e4e4;padding:6px 10px;margin:8px 0}.sample-meta{color:#555}"
     ".label{font-size:12px;color:#888;margin-top:4px}.cut{color:#999}\n"
-    "details summary{cursor:pointer}\n";
+    "details summary{cursor:pointer}\n"
+    ".none{color:#aaa}td.best{font-weight:600}svg.key{vertical-align:middle;margin-right:6px}"
+    "td.path{font-family:ui-monospace,monospace;font-size:12px;color:#555}.warn-inline{color:#a06000}\n";
 
 /* The last point of a series (its final value). */
 static const Pt *series_last(const Series *s) { return s && s->n ? &s->pts[s->n - 1] : NULL; }
@@ -946,7 +1165,7 @@ static void chart_keys(Buf *b, Metrics *m, const char *id, const char *title, co
         Series *s = metrics_find(m, keys[i]);
         if (!s) continue;
         s->used = 1;
-        sr[n] = (SeriesRef){s, s->key, n};
+        sr[n] = (SeriesRef){s, s->key, n, NULL};
         n++;
     }
     chart_svg(b, id, title, sr, n, flags);
@@ -1014,7 +1233,7 @@ static void report_build(Buf *b, Metrics *m, const char *run_dir) {
         for (int i = 0; i < 2; i++) {
             Series *s = metrics_find(m, first[i]);
             if (s) {
-                sr[n] = (SeriesRef){s, s->key, n};
+                sr[n] = (SeriesRef){s, s->key, n, NULL};
                 n++;
             }
         }
@@ -1022,7 +1241,7 @@ static void report_build(Buf *b, Metrics *m, const char *run_dir) {
             Series *s = &m->s[k];
             if (!strncmp(s->key, "reward/", 7) && strcmp(s->key, "reward/mean") && !strchr(s->key + 7, '/') &&
                 !is_stat_suffix(s->key)) {
-                sr[n] = (SeriesRef){s, s->key, n};
+                sr[n] = (SeriesRef){s, s->key, n, NULL};
                 n++;
             }
         }
@@ -1046,8 +1265,8 @@ static void report_build(Buf *b, Metrics *m, const char *run_dir) {
     if (np) {
         SeriesRef fr[MAX_PATTERNS], ar[MAX_PATTERNS];
         for (int i = 0; i < np; i++) {
-            fr[i] = (SeriesRef){pat[i].freq, pat[i].name, i};
-            ar[i] = (SeriesRef){pat[i].acc, pat[i].name, i};
+            fr[i] = (SeriesRef){pat[i].freq, pat[i].name, i, NULL};
+            ar[i] = (SeriesRef){pat[i].acc, pat[i].name, i, NULL};
             if (pat[i].freq) pat[i].freq->used = 1;
             if (pat[i].acc) pat[i].acc->used = 1;
         }
@@ -1056,6 +1275,7 @@ static void report_build(Buf *b, Metrics *m, const char *run_dir) {
         chart_svg(b, "pattern/acc", "Pattern success rate", ar, np, CHART_UNIT);
         buf_puts(b, "</div>\n</section>\n");
     }
+    report_ads(b, m);
 
     /* everything else, one small chart per key, sorted by name */
     Series **rest = malloc((m->n ? m->n : 1) * sizeof *rest);
@@ -1070,7 +1290,7 @@ static void report_build(Buf *b, Metrics *m, const char *run_dir) {
     if (nr) {
         buf_puts(b, "<section id=\"other\"><h2>Other metrics</h2>\n<div class=\"charts\">\n");
         for (size_t k = 0; k < nr; k++) {
-            SeriesRef sr = {rest[k], rest[k]->key, 0};
+            SeriesRef sr = {rest[k], rest[k]->key, 0, NULL};
             chart_svg(b, rest[k]->key, rest[k]->key, &sr, 1, CHART_SMALL);
         }
         buf_puts(b, "</div>\n</section>\n");
@@ -1127,4 +1347,566 @@ cleanup:
     free(path);
     metrics_free(&m);
     return rc;
+}
+
+/* ------------------------------------------------------------ comparison */
+
+#define REPORT_MAX_RUNS 64
+#define CONF_MAX_KEYS 4096
+#define CONF_MAX_DEPTH 32
+
+/* config.yaml flattened to dotted keys, in file order. */
+typedef struct {
+    char **key, **val;
+    size_t n, cap;
+    int state; /* CONF_OK, CONF_MISSING, CONF_BAD */
+    char why[200];
+} Conf;
+
+enum { CONF_OK, CONF_MISSING, CONF_BAD };
+
+typedef struct {
+    const char *dir;
+    char *label;
+    Metrics m;
+    Conf conf;
+} Run;
+
+static void conf_kv_free(Conf *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->key[i]);
+        free(c->val[i]);
+    }
+    free(c->key);
+    free(c->val);
+}
+
+static int conf_kv_add(Conf *c, const char *key, const char *val, size_t vl) {
+    if (c->n >= CONF_MAX_KEYS) return tr_err(TR_EFORMAT, "more than %d keys", CONF_MAX_KEYS);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        char **nk = realloc(c->key, cap * sizeof *nk);
+        if (!nk) return tr_err(TR_ENOMEM, "out of memory");
+        c->key = nk;
+        char **nv = realloc(c->val, cap * sizeof *nv);
+        if (!nv) return tr_err(TR_ENOMEM, "out of memory");
+        c->val = nv;
+        c->cap = cap;
+    }
+    char *k = strdup(*key ? key : "(document)"), *v = strndup(val, vl);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return tr_err(TR_ENOMEM, "out of memory");
+    }
+    c->key[c->n] = k;
+    c->val[c->n++] = v;
+    return TR_OK;
+}
+
+/* The value of key (the last one when a mapping repeats it), or NULL. */
+static const char *conf_kv_get(const Conf *c, const char *key) {
+    for (size_t i = c->n; i-- > 0;)
+        if (!strcmp(c->key[i], key)) return c->val[i];
+    return NULL;
+}
+
+/* Nested mappings become dotted keys (as conf_load_yaml reads them); a list
+ * of scalars is one value "[a, b]", a list holding mappings or lists numbers
+ * its items (key.0, key.1). Depth and key count are bounded (aliases can
+ * nest a document exponentially). */
+static int conf_flatten(Conf *c, yaml_document_t *d, yaml_node_t *nd, char *path, size_t plen, size_t cap,
+                        int depth) {
+    if (!nd) return TR_OK;
+    if (depth > CONF_MAX_DEPTH) return tr_err(TR_EFORMAT, "nested deeper than %d", CONF_MAX_DEPTH);
+    int rc = TR_OK;
+    if (nd->type == YAML_SCALAR_NODE)
+        return conf_kv_add(c, path, (const char *)nd->data.scalar.value, nd->data.scalar.length);
+    if (nd->type == YAML_MAPPING_NODE) {
+        if (nd->data.mapping.pairs.start == nd->data.mapping.pairs.top) return conf_kv_add(c, path, "{}", 2);
+        for (yaml_node_pair_t *p = nd->data.mapping.pairs.start; p < nd->data.mapping.pairs.top && !rc; p++) {
+            yaml_node_t *k = yaml_document_get_node(d, p->key);
+            if (!k || k->type != YAML_SCALAR_NODE) continue; /* complex keys: not a config */
+            size_t kl = k->data.scalar.length;
+            if (plen + kl + 2 > cap) continue;
+            size_t nl = plen;
+            if (plen) path[nl++] = '.';
+            memcpy(path + nl, k->data.scalar.value, kl);
+            path[nl + kl] = 0;
+            rc = conf_flatten(c, d, yaml_document_get_node(d, p->value), path, nl + kl, cap, depth + 1);
+            path[plen] = 0;
+        }
+        return rc;
+    }
+    if (nd->type == YAML_SEQUENCE_NODE) {
+        int scalars = 1;
+        for (yaml_node_item_t *it = nd->data.sequence.items.start; it < nd->data.sequence.items.top; it++) {
+            yaml_node_t *e = yaml_document_get_node(d, *it);
+            scalars &= e && e->type == YAML_SCALAR_NODE;
+        }
+        if (scalars) {
+            Buf v = {0};
+            buf_puts(&v, "[");
+            for (yaml_node_item_t *it = nd->data.sequence.items.start; it < nd->data.sequence.items.top; it++) {
+                yaml_node_t *e = yaml_document_get_node(d, *it);
+                if (it > nd->data.sequence.items.start) buf_puts(&v, ", ");
+                buf_put(&v, (const char *)e->data.scalar.value, e->data.scalar.length);
+            }
+            buf_puts(&v, "]");
+            rc = v.oom ? tr_err(TR_ENOMEM, "out of memory") : conf_kv_add(c, path, v.p, v.n);
+            free(v.p);
+            return rc;
+        }
+        int i = 0;
+        for (yaml_node_item_t *it = nd->data.sequence.items.start; it < nd->data.sequence.items.top && !rc;
+             it++, i++) {
+            char ix[16];
+            int il = snprintf(ix, sizeof ix, "%s%d", plen ? "." : "", i);
+            if (plen + (size_t)il + 1 > cap) continue;
+            memcpy(path + plen, ix, (size_t)il + 1);
+            rc = conf_flatten(c, d, yaml_document_get_node(d, *it), path, plen + (size_t)il, cap, depth + 1);
+            path[plen] = 0;
+        }
+    }
+    return rc;
+}
+
+/* Reads dir/config.yaml into c. A missing or unreadable file is not an
+ * error of the comparison: c->state and c->why say what happened. */
+static int conf_read(Conf *c, const char *dir) {
+    size_t dl = strlen(dir), len;
+    char *path = malloc(dl + 16);
+    if (!path) return tr_err(TR_ENOMEM, "out of memory");
+    snprintf(path, dl + 16, "%s/config.yaml", dir);
+    char *text = tr_read_file(path, &len);
+    free(path);
+    if (!text) {
+        tr_err_clear();
+        c->state = CONF_MISSING;
+        return TR_OK;
+    }
+    yaml_parser_t p;
+    yaml_document_t d;
+    int rc = TR_OK;
+    if (!yaml_parser_initialize(&p)) {
+        free(text);
+        return tr_err(TR_ENOMEM, "out of memory");
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&p, &d)) {
+        c->state = CONF_BAD;
+        snprintf(c->why, sizeof c->why, "line %lu: %s", (unsigned long)p.problem_mark.line + 1,
+                 p.problem ? p.problem : "YAML error");
+    } else {
+        char keybuf[1024] = "";
+        rc = conf_flatten(c, &d, yaml_document_get_root_node(&d), keybuf, 0, sizeof keybuf, 0);
+        if (rc == TR_EFORMAT) {
+            c->state = CONF_BAD;
+            snprintf(c->why, sizeof c->why, "%s", tr_errmsg());
+            tr_err_clear();
+            rc = TR_OK;
+        }
+        yaml_document_delete(&d);
+    }
+    yaml_parser_delete(&p);
+    free(text);
+    return rc;
+}
+
+/* Whether two config values (NULL: absent) say the same: equal text, or
+ * both numbers of equal value ("1e-4" and "0.0001"). */
+static int conf_same(const char *a, const char *b) {
+    if (!a || !b) return a == b;
+    if (!strcmp(a, b)) return 1;
+    char *ea, *eb;
+    double x = strtod(a, &ea), y = strtod(b, &eb);
+    return ea != a && eb != b && !*ea && !*eb && isfinite(x) && x == y;
+}
+
+/* The last n path components of dir ("runs/a/" -> "a", n = 2:
+ * "runs/a"); fewer when dir has fewer; "" for "/". */
+static char *dir_tail(const char *dir, int n) {
+    size_t e = strlen(dir);
+    while (e > 1 && dir[e - 1] == '/') e--;
+    size_t s = e;
+    for (int k = 0; k < n; k++) {
+        size_t t = s;
+        while (t > 0 && dir[t - 1] == '/') t--; /* the separator before the part kept so far */
+        if (k && t == 0) break;
+        size_t u = t;
+        while (u > 0 && dir[u - 1] != '/') u--;
+        if (u == t) break;
+        s = u;
+    }
+    return strndup(dir + s, e - s);
+}
+
+static int label_used(char *const *l, int n, const char *s) {
+    for (int i = 0; i < n; i++)
+        if (l[i] && !strcmp(l[i], s)) return 1;
+    return 0;
+}
+
+/* Labels for the runs: the given ones (NULL or "" entries fall back), else
+ * each directory's last component, or its last two when that collides.
+ * Remaining duplicates become "x (1)", "x (2)", never equal to another
+ * label. out[] gets malloc'ed strings. */
+static int compare_labels(const char *const *dirs, const char *const *given, int n, char **out) {
+    char **base = calloc((size_t)n, sizeof *base);
+    int rc = TR_OK;
+    if (!base) return tr_err(TR_ENOMEM, "out of memory");
+    for (int i = 0; i < n && !rc; i++) {
+        int own = given && given[i] && *given[i];
+        base[i] = own ? strdup(given[i]) : dir_tail(dirs[i], 1);
+        if (base[i] && !*base[i]) {
+            free(base[i]);
+            base[i] = strdup(dirs[i]);
+        }
+        if (!base[i]) rc = tr_err(TR_ENOMEM, "out of memory");
+    }
+    /* a directory's own name that collides: add its parent (all collisions
+     * are found before any label changes) */
+    unsigned char *dup = calloc((size_t)n, 1);
+    if (!dup && !rc) rc = tr_err(TR_ENOMEM, "out of memory");
+    for (int i = 0; i < n && !rc; i++)
+        for (int j = 0; j < n; j++) dup[i] |= j != i && !strcmp(base[i], base[j]);
+    for (int i = 0; i < n && !rc; i++) {
+        if (!dup[i] || (given && given[i] && *given[i])) continue;
+        char *t = dir_tail(dirs[i], 2);
+        if (!t) rc = tr_err(TR_ENOMEM, "out of memory");
+        if (t && *t) {
+            free(base[i]);
+            base[i] = t;
+        } else {
+            free(t);
+        }
+    }
+    for (int i = 0; i < n && !rc; i++) {
+        int occ = 0, same = 0;
+        for (int j = 0; j < n; j++) {
+            if (j == i || strcmp(base[i], base[j])) continue;
+            same = 1;
+            occ += j < i;
+        }
+        if (!same && !label_used(out, i, base[i])) {
+            out[i] = strdup(base[i]);
+        } else {
+            size_t cap = strlen(base[i]) + 24;
+            char *l = malloc(cap);
+            for (int k = occ + 1; l; k++) {
+                snprintf(l, cap, "%s (%d)", base[i], k);
+                if (!label_used(out, i, l) && !label_used(base, n, l)) break;
+            }
+            out[i] = l;
+        }
+        if (!out[i]) rc = tr_err(TR_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) free(base[i]);
+    free(base);
+    free(dup);
+    return rc;
+}
+
+/* A short line in the run's style (colour and dash), as in the charts' legends. */
+static void run_key(Buf *b, int colour) {
+    buf_puts(b, "<svg class=\"key\" width=\"26\" height=\"10\" viewBox=\"0 0 26 10\"><line x1=\"1\" y1=\"5\" x2=\"25\" "
+                "y2=\"5\"");
+    stroke_attrs(b, colour, 3);
+    buf_puts(b, "/></svg>");
+}
+
+/* One summary cell: class "best" on the best value of its column. */
+static void cell(Buf *b, const char *col, const double *v, int i, int n, int better) {
+    if (isnan(v[i])) {
+        buf_printf(b, "<td data-col=\"%s\" class=\"none\">-</td>", col);
+        return;
+    }
+    int best = better != 0, have = 0;
+    for (int j = 0; j < n; j++) {
+        if (isnan(v[j])) continue;
+        have++;
+        if (better > 0 ? v[j] > v[i] : v[j] < v[i]) best = 0;
+    }
+    char t[32];
+    if (!strcmp(col, "target_step")) fmt_step(t, sizeof t, v[i]);
+    else fmt_val(t, sizeof t, v[i]);
+    buf_printf(b, "<td data-col=\"%s\" data-value=\"%.10g\"%s>%s</td>", col, v[i],
+               best && have > 1 ? " class=\"best\"" : "", t);
+}
+
+enum { COL_EVAL, COL_EVAL_BEST, COL_ACC, COL_TACO, COL_ROLLBACKS, COL_PARKED, COL_TARGET, N_COLS };
+
+/* The headline numbers of a run; NAN where the run lacks the metric. */
+static void run_summary(const Metrics *m, double target, double *v) {
+    for (int c = 0; c < N_COLS; c++) v[c] = NAN;
+    const Series *s = metrics_find(m, "eval/acc");
+    if (s && s->n) {
+        v[COL_EVAL] = s->pts[s->n - 1].y;
+        v[COL_EVAL_BEST] = -INFINITY;
+        for (size_t k = 0; k < s->n; k++) {
+            v[COL_EVAL_BEST] = fmax(v[COL_EVAL_BEST], s->pts[k].y);
+            if (isnan(v[COL_TARGET]) && s->pts[k].y >= target) v[COL_TARGET] = s->pts[k].x;
+        }
+    }
+    if ((s = metrics_find(m, "acc")) && s->n) { /* a mean: one step's batch is noisy */
+        size_t k0 = s->n > 10 ? s->n - 10 : 0;
+        double sum = 0;
+        for (size_t k = k0; k < s->n; k++) sum += s->pts[k].y;
+        v[COL_ACC] = sum / (double)(s->n - k0);
+    }
+    static const struct {
+        int col;
+        const char *key;
+    } LAST[] = {{COL_TACO, "taco/consistency_rate"}, {COL_ROLLBACKS, "rrs/rollbacks"}, {COL_PARKED, "ads/parked"}};
+    for (size_t i = 0; i < sizeof LAST / sizeof *LAST; i++)
+        if ((s = metrics_find(m, LAST[i].key)) && s->n) v[LAST[i].col] = s->pts[s->n - 1].y;
+}
+
+static void compare_summary(Buf *b, const Run *r, int n, double target) {
+    double(*v)[N_COLS] = malloc((size_t)n * sizeof *v);
+    if (!v) {
+        b->oom = 1;
+        return;
+    }
+    for (int i = 0; i < n; i++) run_summary(&r[i].m, target, v[i]);
+    static const struct {
+        const char *id;
+        int better; /* +1 higher is better, -1 lower, 0 neither */
+    } COLS[N_COLS] = {{"eval_final", 1}, {"eval_best", 1}, {"train_acc", 1}, {"taco", 1},
+                      {"rollbacks", 0},  {"parked", 0},    {"target_step", -1}};
+    char tg[32];
+    snprintf(tg, sizeof tg, "%g", target);
+    buf_printf(b, "<section id=\"summary\"><h2>Summary</h2>\n<table class=\"summary\" data-target=\"%s\"><tr><th>run</th>"
+                  "<th>eval/acc final</th><th>eval/acc best</th><th title=\"mean of the last 10 steps of acc\">"
+                  "train acc (last 10)</th><th>taco/consistency_rate</th><th title=\"cumulative: the last value\">"
+                  "rrs/rollbacks</th><th>ads/parked</th><th>steps to eval/acc &ge; %s</th></tr>\n",
+               tg, tg);
+    for (int i = 0; i < n; i++) {
+        buf_puts(b, "<tr data-run=\"");
+        buf_esc(b, r[i].label);
+        buf_puts(b, "\"><td>");
+        run_key(b, i);
+        buf_esc(b, r[i].label);
+        buf_puts(b, "</td>");
+        for (int c = 0; c < N_COLS; c++) {
+            double col[REPORT_MAX_RUNS];
+            for (int j = 0; j < n; j++) col[j] = v[j][c];
+            cell(b, COLS[c].id, col, i, n, COLS[c].better);
+        }
+        buf_puts(b, "</tr>\n");
+    }
+    buf_puts(b, "</table>\n</section>\n");
+    free(v);
+}
+
+/* Config keys whose values differ between the runs that have a readable
+ * config.yaml, in first-appearance order; a key some of them lack counts. */
+static void compare_config(Buf *b, const Run *r, int n) {
+    buf_puts(b, "<section id=\"config-diff\"><h2>Config differences</h2>\n");
+    int nc = 0;
+    for (int i = 0; i < n; i++) {
+        if (r[i].conf.state == CONF_OK) {
+            nc++;
+            continue;
+        }
+        buf_puts(b, "<p class=\"meta conf-note\" data-run=\"");
+        buf_esc(b, r[i].label);
+        buf_puts(b, "\">");
+        buf_esc(b, r[i].label);
+        if (r[i].conf.state == CONF_MISSING) {
+            buf_puts(b, ": no config.yaml</p>\n");
+        } else {
+            buf_puts(b, ": config.yaml unreadable (");
+            buf_esc(b, r[i].conf.why);
+            buf_puts(b, "), left out</p>\n");
+        }
+    }
+    if (nc < 2) {
+        buf_puts(b, "<p class=\"meta\">fewer than two runs have a readable config.yaml: nothing to compare</p>\n"
+                    "</section>\n");
+        return;
+    }
+    size_t nkeys = 0, ndiff = 0;
+    for (int i = 0; i < n; i++) {
+        const Conf *c = &r[i].conf;
+        if (c->state != CONF_OK) continue;
+        for (size_t k = 0; k < c->n; k++) {
+            const char *key = c->key[k];
+            int seen = 0; /* by an earlier run, or earlier in this file */
+            for (int j = 0; j < i && !seen; j++) seen = r[j].conf.state == CONF_OK && conf_kv_get(&r[j].conf, key);
+            for (size_t q = 0; q < k && !seen; q++) seen = !strcmp(c->key[q], key);
+            if (seen) continue;
+            nkeys++;
+            const char *v0 = conf_kv_get(c, key);
+            int differ = 0;
+            for (int j = 0; j < n; j++)
+                if (r[j].conf.state == CONF_OK) differ |= !conf_same(v0, conf_kv_get(&r[j].conf, key));
+            if (!differ) continue;
+            if (!ndiff++) {
+                buf_puts(b, "<table class=\"config-diff\"><tr><th>key</th>");
+                for (int j = 0; j < n; j++) {
+                    if (r[j].conf.state != CONF_OK) continue;
+                    buf_puts(b, "<th>");
+                    run_key(b, j);
+                    buf_esc(b, r[j].label);
+                    buf_puts(b, "</th>");
+                }
+                buf_puts(b, "</tr>\n");
+            }
+            buf_puts(b, "<tr data-key=\"");
+            buf_esc(b, key);
+            buf_puts(b, "\"><td>");
+            buf_esc(b, key);
+            buf_puts(b, "</td>");
+            for (int j = 0; j < n; j++) {
+                if (r[j].conf.state != CONF_OK) continue;
+                const char *vj = conf_kv_get(&r[j].conf, key);
+                buf_puts(b, "<td data-run=\"");
+                buf_esc(b, r[j].label);
+                buf_puts(b, vj ? "\">" : "\" class=\"none\">-");
+                if (vj) buf_esc_cut(b, vj, 200);
+                buf_puts(b, "</td>");
+            }
+            buf_puts(b, "</tr>\n");
+        }
+    }
+    if (ndiff) buf_puts(b, "</table>\n");
+    buf_printf(b, "<p class=\"meta\" data-config-keys=\"%zu\" data-config-differ=\"%zu\">%zu of %zu keys differ</p>\n",
+               nkeys, ndiff, ndiff, nkeys);
+    buf_puts(b, "</section>\n");
+}
+
+/* One overlaid chart: key from every run that has it, in the run's style. */
+static void compare_chart(Buf *b, const Run *r, int n, const char *key, const char *title, unsigned flags) {
+    SeriesRef sr[REPORT_MAX_RUNS];
+    for (int i = 0; i < n; i++) sr[i] = (SeriesRef){metrics_find(&r[i].m, key), r[i].label, i, r[i].label};
+    chart_svg(b, key, title, sr, n, flags);
+}
+
+static void compare_build(Buf *b, const Run *r, int n, double target) {
+    buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>thinkrl comparison: ");
+    for (int i = 0; i < n; i++) {
+        if (i) buf_puts(b, " vs ");
+        buf_esc(b, r[i].label);
+    }
+    buf_printf(b, "</title>\n<style>\n%s</style>\n</head><body>\n<header>\n<h1>Comparison of %d runs</h1>\n", CSS, n);
+    buf_puts(b, "<table class=\"runs\"><tr><th>run</th><th>directory</th><th>steps</th></tr>\n");
+    for (int i = 0; i < n; i++) {
+        const Metrics *m = &r[i].m;
+        char s0[32], s1[32];
+        fmt_step(s0, sizeof s0, m->steps[0]);
+        fmt_step(s1, sizeof s1, m->steps[m->nsteps - 1]);
+        buf_puts(b, "<tr data-run=\"");
+        buf_esc(b, r[i].label);
+        buf_puts(b, "\"><td>");
+        run_key(b, i);
+        buf_esc(b, r[i].label);
+        buf_puts(b, "</td><td class=\"path\">");
+        buf_esc(b, r[i].dir);
+        buf_printf(b, "</td><td data-steps=\"%zu\">%zu <small>(step %s to %s)</small>", m->nsteps, m->nsteps, s0, s1);
+        if (m->n_bad)
+            buf_printf(b, " <span class=\"warn-inline\" data-bad-lines=\"%lld\">%lld bad line%s skipped</span>",
+                       (long long)m->n_bad, (long long)m->n_bad, m->n_bad > 1 ? "s" : "");
+        buf_puts(b, "</td></tr>\n");
+    }
+    buf_puts(b, "</table>\n</header>\n");
+
+    compare_summary(b, r, n, target);
+    compare_config(b, r, n);
+
+    static const struct {
+        const char *key, *title;
+        unsigned flags;
+    } CHARTS[] = {{"eval/acc", "Eval accuracy (eval/acc)", CHART_UNIT},
+                  {"acc", "Train accuracy (acc)", CHART_UNIT},
+                  {"reward/mean", "Mean reward (reward/mean)", 0},
+                  {"taco/consistency_rate", "Consistency rate (taco/consistency_rate)", CHART_UNIT},
+                  {"kl", "KL to reference (kl)", 0},
+                  {"entropy", "Entropy", 0},
+                  {"len/mean", "Response length (len/mean)", 0},
+                  {"grad_norm", "Gradient norm (grad_norm)", 0},
+                  {"rrs/rollbacks", "Rollbacks, cumulative (rrs/rollbacks)", 0},
+                  {"rrs/deferred", "Deferred (rrs/deferred)", 0},
+                  {"ads/parked", "Parked prompts (ads/parked)", 0}};
+    buf_puts(b, "<section id=\"curves\"><h2>Curves</h2>\n<div class=\"charts\">\n");
+    for (size_t c = 0; c < sizeof CHARTS / sizeof *CHARTS; c++)
+        compare_chart(b, r, n, CHARTS[c].key, CHARTS[c].title, CHARTS[c].flags);
+    /* pattern/NAME/freq of any run, in first-appearance order */
+    const char *pk[MAX_PATTERNS];
+    int np = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < r[i].m.n && np < MAX_PATTERNS; k++) {
+            const char *key = r[i].m.s[k].key;
+            size_t kl = strlen(key);
+            if (kl <= 13 || strncmp(key, "pattern/", 8) || strcmp(key + kl - 5, "/freq")) continue;
+            int seen = 0;
+            for (int q = 0; q < np && !seen; q++) seen = !strcmp(pk[q], key);
+            if (!seen) pk[np++] = key;
+        }
+    for (int q = 0; q < np; q++) {
+        char title[300];
+        snprintf(title, sizeof title, "Share of pattern %.*s (%s)", (int)(strlen(pk[q]) - 13), pk[q] + 8, pk[q]);
+        compare_chart(b, r, n, pk[q], title, CHART_UNIT);
+    }
+    buf_puts(b, "</div>\n</section>\n<footer class=\"meta\">written by thinkrl report</footer>\n</body></html>\n");
+}
+
+int report_compare_target(const char *const *run_dirs, const char *const *labels, int n, double target,
+                          const char *out_path) {
+    if (!run_dirs || n < 1) return tr_err(TR_EINVAL, "report: no run directories given");
+    if (n > REPORT_MAX_RUNS) return tr_err(TR_EINVAL, "report: %d runs, at most %d can be compared", n, REPORT_MAX_RUNS);
+    if (!out_path || !*out_path) return tr_err(TR_EINVAL, "report: a comparison needs an output file (--out FILE)");
+    if (!isfinite(target)) return tr_err(TR_EINVAL, "report: the eval/acc target must be a finite number");
+    for (int i = 0; i < n; i++)
+        if (!run_dirs[i] || !*run_dirs[i]) return tr_err(TR_EINVAL, "report: run %d: no directory given", i + 1);
+    Run *r = calloc((size_t)n, sizeof *r);
+    char **lab = calloc((size_t)n, sizeof *lab);
+    char *path = NULL;
+    Buf b = {0};
+    int rc = TR_OK;
+    if (!r || !lab) {
+        rc = tr_err(TR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = compare_labels(run_dirs, labels, n, lab))) goto cleanup;
+    for (int i = 0; i < n; i++) {
+        r[i].dir = run_dirs[i];
+        r[i].label = lab[i];
+        size_t dl = strlen(run_dirs[i]);
+        free(path);
+        if (!(path = malloc(dl + 32))) {
+            rc = tr_err(TR_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        snprintf(path, dl + 32, "%s/metrics.jsonl", run_dirs[i]);
+        if ((rc = metrics_load(&r[i].m, path))) {
+            tr_err_ctx(rc, "run %d of %d ('%s')", i + 1, n, run_dirs[i]);
+            goto cleanup;
+        }
+        if ((rc = conf_read(&r[i].conf, run_dirs[i]))) goto cleanup;
+    }
+    compare_build(&b, r, n, target);
+    if (b.oom) {
+        rc = tr_err(TR_ENOMEM, "report: out of memory");
+        goto cleanup;
+    }
+    rc = tr_write_file_atomic(out_path, b.p, b.n);
+cleanup:
+    if (r)
+        for (int i = 0; i < n; i++) {
+            metrics_free(&r[i].m);
+            conf_kv_free(&r[i].conf);
+        }
+    if (lab)
+        for (int i = 0; i < n; i++) free(lab[i]);
+    free(lab);
+    free(r);
+    free(path);
+    free(b.p);
+    return rc;
+}
+
+int report_compare(const char *const *run_dirs, const char *const *labels, int n, const char *out_path) {
+    return report_compare_target(run_dirs, labels, n, REPORT_TARGET_DEFAULT, out_path);
 }
