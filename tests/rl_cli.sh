@@ -94,6 +94,24 @@ for x in st:
     assert sum(x[k] for k in x if k.startswith("rrs/why/")) >= 0
 PY
 
+# each reason for deferring a group fires when its threshold says so
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/why" "${common[@]}" train.steps=3 rrs.groups=true \
+  rrs.loop_ngram=1 rrs.loop_reps=2 rrs.trunc_frac=0 >"$work/why.log" 2>&1 || bad "loop reason run: $(tail -2 "$work/why.log")"
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/why2" "${common[@]}" train.steps=3 rrs.groups=true \
+  rrs.trunc_frac=1 rrs.kl_max=1e-12 >"$work/why2.log" 2>&1 || bad "kl reason run: $(tail -2 "$work/why2.log")"
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/why3" "${common[@]}" train.steps=2 rrs.groups=true \
+  rrs.trunc_frac=1 kl.beta=0 rrs.logratio_max=1e-12 >"$work/why3.log" 2>&1 || bad "logratio run: $(tail -2 "$work/why3.log")"
+"$py" - "$work" <<'PY' && ok || bad "deferral reasons"
+import json, sys
+def tot(run, k):
+    return sum(json.loads(l).get(k, 0) for l in open(f"{sys.argv[1]}/{run}/metrics.jsonl"))
+assert tot("why", "rrs/why/loop") > 0, "loop"
+assert tot("why2", "rrs/why/kl") > 0 and tot("why2", "rrs/why/loop") == 0, "kl"
+assert tot("why3", "rrs/why/logratio") > 0, "logratio"
+last = [json.loads(l) for l in open(f"{sys.argv[1]}/why2/metrics.jsonl")][-1]
+assert last["rrs/queue"] == last["rrs/deferred"] - last["rrs/reintroduced"] - 0, last
+PY
+
 # a NaN in the gradient: with rrs.rollback the step is rolled back to the
 # last good state exactly (the dump equals the step-2 checkpoint byte for
 # byte), resampled, and the run finishes; without it the run stops with a
