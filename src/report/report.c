@@ -550,6 +550,25 @@ static void stroke_attrs(Buf *b, int colour, double width) {
     if (*dash) buf_printf(b, " stroke-dasharray=\"%s\"", dash);
 }
 
+/* Legend entries of widths w[0..n) flowed left to right from the plot's
+ * left edge, wrapping before the right margin R: their positions into lx,
+ * ly; returns the number of rows. */
+static int legend_layout(const Frame *f, double R, double fs, double title_h, const double *w, int n, double *lx,
+                         double *ly) {
+    double cx = f->L;
+    int row = 0;
+    for (int i = 0; i < n; i++) {
+        if (cx > f->L && cx + w[i] > f->W - R) {
+            cx = f->L;
+            row++;
+        }
+        lx[i] = cx;
+        ly[i] = title_h + 8 + row * (fs + 5);
+        cx += w[i];
+    }
+    return row + 1;
+}
+
 /* One chart: <svg class="chart" data-metric=ID> with title, legend, grid,
  * axes with tick labels, and one <path class="series" data-series=KEY> per
  * series, KEY being the ref's id when it has one (plus <path class="smooth">
@@ -582,18 +601,10 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
     f.L = small ? 48 : 58;
     double R = small ? 10 : 16, fs = small ? 10 : 11, cw = fs * 0.62;
     f.PW = f.W - f.L - R;
-    double lx[64], ly[64], cx = f.L, row = 0, title_h = small ? 18 : 22;
-    for (int i = 0; i < n; i++) {
-        double w = 18 + cw * (double)strlen(list[i].label) + 12;
-        if (cx > f.L && cx + w > f.W - R) {
-            cx = f.L;
-            row++;
-        }
-        lx[i] = cx;
-        ly[i] = title_h + 8 + row * (fs + 5);
-        cx += w;
-    }
-    f.T = title_h + 14 + (row + 1) * (fs + 5);
+    double lx[64], ly[64], lw[64], title_h = small ? 18 : 22;
+    for (int i = 0; i < n; i++) lw[i] = 18 + cw * (double)strlen(list[i].label) + 12;
+    int rows = legend_layout(&f, R, fs, title_h, lw, n, lx, ly);
+    f.T = title_h + 14 + rows * (fs + 5);
     f.PH = small ? 110 : 210;
     f.H = f.T + f.PH + (small ? 32 : 36);
 
@@ -781,20 +792,14 @@ static void hist_svg(Buf *b, const char *id, const char *title, const Hist *cons
     if (need > f.W - f.L - R) f.W = ceil(f.L + R + need);
     f.PW = f.W - f.L - R;
     TR_ASSERT(G >= 1 && G <= HIST_SHOWN && nb >= 1 && nb <= HIST_MAX_BINS);
-    double lx[HIST_SHOWN], ly[HIST_SHOWN], cx = f.L, row = 0;
+    double lx[HIST_SHOWN], ly[HIST_SHOWN], lw[HIST_SHOWN];
     for (int g = 0; g < G; g++) {
         char st[32];
         fmt_step(st, sizeof st, h[g]->x);
-        double w = 16 + cw * (5 + (double)strlen(st)) + 12;
-        if (cx > f.L && cx + w > f.W - R) {
-            cx = f.L;
-            row++;
-        }
-        lx[g] = cx;
-        ly[g] = title_h + 8 + row * (fs + 5);
-        cx += w;
+        lw[g] = 16 + cw * (5 + (double)strlen(st)) + 12;
     }
-    f.T = title_h + 14 + (row + 1) * (fs + 5);
+    int rows = legend_layout(&f, R, fs, title_h, lw, G, lx, ly);
+    f.T = title_h + 14 + rows * (fs + 5);
     f.PH = 210;
     f.H = f.T + f.PH + 40;
 

@@ -200,6 +200,17 @@ static int json_num(const cJSON *j, const char *key, const char *what, double *o
     return TR_OK;
 }
 
+/* 1 when e is an array of exactly n numbers (into x), else 0. */
+static int json_row(const cJSON *e, int n, double *x) {
+    if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != n) return 0;
+    for (int q = 0; q < n; q++) {
+        const cJSON *it = cJSON_GetArrayItem(e, q);
+        if (!cJSON_IsNumber(it)) return 0;
+        x[q] = it->valuedouble;
+    }
+    return 1;
+}
+
 int ads_from_json(Ads *a, const cJSON *j) {
     double n = 0, parks = 0, unparks = 0, retests = 0;
     int rc = json_num(j, "n", "ads", &n);
@@ -222,12 +233,7 @@ int ads_from_json(Ads *a, const cJSON *j) {
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {
         double x[5];
-        int ok = cJSON_IsArray(e) && cJSON_GetArraySize(e) == 5;
-        for (int q = 0; q < 5 && ok; q++) {
-            const cJSON *it = cJSON_GetArrayItem(e, q);
-            ok = cJSON_IsNumber(it);
-            if (ok) x[q] = it->valuedouble;
-        }
+        int ok = json_row(e, 5, x);
         if (!ok || x[0] < 0 || x[0] >= (double)a->n || !(x[1] >= 0 && x[1] <= 1) || x[2] < 1)
             return tr_err(TR_EFORMAT, "ads.visited[%d]: expected [index < %lld, p in [0, 1], visits >= 1, streak, parked_at]",
                           k, (long long)a->n);
@@ -324,12 +330,7 @@ int rrs_queue_from_json(RrsQueue *q, const cJSON *j, int64_t n_records) {
     const cJSON *e;
     cJSON_ArrayForEach(e, a) {
         double x[3];
-        int ok = cJSON_IsArray(e) && cJSON_GetArraySize(e) == 3;
-        for (int t = 0; t < 3 && ok; t++) {
-            const cJSON *it = cJSON_GetArrayItem(e, t);
-            ok = cJSON_IsNumber(it);
-            if (ok) x[t] = it->valuedouble;
-        }
+        int ok = json_row(e, 3, x);
         if (!ok || x[0] < 0 || x[0] >= (double)n_records || x[2] < 1)
             return tr_err(TR_EFORMAT, "rrs.queue[%d]: expected [prompt < %lld, due step, times >= 1]", k,
                           (long long)n_records);
