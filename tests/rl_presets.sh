@@ -20,7 +20,7 @@ for cfg in "$src"/configs/rl_*_arith.yaml; do
     >"$work/$name.log" 2>&1 || { bad "$name: $(tail -2 "$work/$name.log")"; continue; }
   if "$py" - "$work/$name/metrics.jsonl" "$margin" "$name" <<'PY'; then ok; else bad "$name: the reward did not rise"; fi
 import json, sys
-r = [json.loads(l)["reward/mean"] for l in open(sys.argv[1])]
+r = [x["reward/mean"] for x in map(json.loads, open(sys.argv[1])) if "event" not in x]
 first, last = sum(r[:10]) / 10, sum(r[-10:]) / 10
 print("%s: reward %.3f (first 10 steps) -> %.3f (last 10)" % (sys.argv[3], first, last))
 sys.exit(0 if last > first + float(sys.argv[2]) else 1)
@@ -30,6 +30,6 @@ for cfg in "$src"/configs/rl_*_countdown.yaml; do
   name=$(basename "$cfg" .yaml)
   "$bin" rl --config "$cfg" --out "$work/$name" model.path="$base" train.steps=2 rollout.prompts=4 rollout.n=4 \
     eval.every=0 threads=2 >"$work/$name.log" 2>&1 && [ -f "$work/$name/model/model.safetensors" ] \
-    && grep -q '"reward/equation"' "$work/$name/metrics.jsonl" && ok || bad "$name: $(tail -2 "$work/$name.log")"
+    && grep -Eq '"reward/(equation|taco)"' "$work/$name/metrics.jsonl" && ok || bad "$name: $(tail -2 "$work/$name.log")"
 done
 finish rl_presets
