@@ -126,6 +126,16 @@ for f in model.safetensors optim.safetensors; do
   cmp -s "$work/nan/ckpt/step-00000002/$f" "$work/nan/rollback/ckpt/step-00000002/$f" && ok \
     || bad "rollback restored a different $f than step 2 ended with"
 done
+# the same with PPO: the critic, the value head and their optimisers come back too
+for mode in separate shared; do
+  "$bin" rl --config "$src/configs/rl_ppo_arith.yaml" --out "$work/nan_$mode" "${common[@]}" train.steps=4 ckpt.every=1 \
+    ckpt.keep=0 rrs.rollback=true debug.fault=nan@3 debug.dump_rollback=true critic.mode=$mode >"$work/nan_$mode.log" 2>&1 \
+    || bad "ppo ($mode) nan fault: $(tail -2 "$work/nan_$mode.log")"
+  for f in model.safetensors optim.safetensors critic.safetensors; do
+    cmp -s "$work/nan_$mode/ckpt/step-00000002/$f" "$work/nan_$mode/rollback/ckpt/step-00000002/$f" && ok \
+      || bad "ppo ($mode): rollback restored a different $f"
+  done
+done
 expect_fail "rrs.rollback=true" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/nan2" "${common[@]}" \
   train.steps=4 ckpt.every=1 debug.fault=nan@3
 "$bin" rl --resume "$work/nan2" debug.fault= >"$work/nan2.log" 2>&1 && ok || bad "resume after a NaN stop: $(tail -2 "$work/nan2.log")"
