@@ -12,6 +12,7 @@
 #        VARIANTS="grpo tac ads rrs all"
 #        TARGET=                   eval/acc level for "steps to target"
 #                                  (default 0.8 for arith, 0.2 for countdown)
+#        EXTRA="data.n_train=512"  more overrides for every run (space separated)
 #        FORCE=1                   rerun variants whose run already finished
 #        THREADS=$(nproc)  BIN=build/thinkrl
 # Writes OUT_DIR/<task>/<variant>/ (a thinkrl rl run directory, plus
@@ -62,6 +63,8 @@ variant_args() {  # TASK VARIANT
         all) printf '%s\n' "$tac" sampler.kind=ads rrs.groups=true rrs.rollback=true ;;
         *) return 1 ;;
     esac
+    local x
+    for x in ${EXTRA:-}; do echo "$x"; done
 }
 
 default_target() {  # TASK
@@ -186,7 +189,7 @@ md=$out/ablation.md
 {
     echo "# TACO ablation"
     echo
-    echo "GRPO presets configs/rl_grpo_<task>.yaml, $steps steps, eval.every=10; same seeds and"
+    echo "GRPO presets configs/rl_grpo_<task>.yaml, $steps steps, eval.every=10${EXTRA:+, $EXTRA}; same seeds and"
     echo "rollout budget for every variant. Written by bench/ablate_taco.sh on $(date -u '+%Y-%m-%d %H:%M UTC')."
 } >"$md"
 for task in $tasks; do
