@@ -4,7 +4,7 @@ SAN ?= 0
 JOBS ?= $(shell nproc)
 ifeq ($(SAN),1)
 BUILD := build-san
-CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Debug -DTHINKRL_SAN=ON
+CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Debug -DTHINKRL_SAN=ON -DTHINKRL_FIXTURE_FROM=$(CURDIR)/build/tests
 else
 BUILD := build
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release
