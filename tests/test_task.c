@@ -1,8 +1,9 @@
-/* Tests of the built-in tasks (arith, countdown, word): hand-checked traces,
- * determinism across chunking, and thousands of generated records checked
- * independently (every equation in a trace re-evaluated by a separate
- * parser here, answers recomputed, numbers counted), pattern labels,
- * mixture frequencies and option errors. */
+/* Tests of the built-in tasks (arith, countdown, word, bio): hand-checked
+ * traces, determinism across chunking, and thousands of generated records
+ * checked independently (every equation in a trace re-evaluated by a
+ * separate parser here, answers recomputed, numbers counted; bios split into
+ * words here and their pronouns checked), pattern labels, mixture and
+ * gender/hobby frequencies and option errors. */
 #include <ctype.h>
 #include <math.h>
 #include <stdint.h>
@@ -569,9 +570,11 @@ static void expect_err(const char *task, const char *kv, const char *w1, const c
 }
 
 static void test_options(void) {
-    CHECK(task_count() == 3, "%d tasks", task_count());
-    CHECK(task_find("arith") == &task_arith && task_find("countdown") && task_find("word"), "task_find");
-    CHECK(task_find("nope") == NULL && task_find(NULL) == NULL && task_at(3) == NULL && task_at(-1) == NULL,
+    CHECK(task_count() == 4, "%d tasks", task_count());
+    CHECK(task_find("arith") == &task_arith && task_find("countdown") && task_find("word") &&
+              task_find("bio") == &task_bio,
+          "task_find");
+    CHECK(task_find("nope") == NULL && task_find(NULL) == NULL && task_at(4) == NULL && task_at(-1) == NULL,
           "task_find misses");
 
     expect_err("arith", "digts=3", "digts", "mul_digits");
@@ -665,6 +668,162 @@ static void test_score_response(void) {
     task_opts_free(&o);
 }
 
+/* ---- bio ---- */
+
+/* Pronoun counts of a bio, read word by word here (not with the task's
+ * regexes): fem = She/Her, masc = He/His. */
+static void pronouns(const char *s, int *fem, int *masc) {
+    *fem = *masc = 0;
+    while (*s) {
+        while (*s && !isalpha((unsigned char)*s)) s++;
+        const char *b = s;
+        while (isalpha((unsigned char)*s)) s++;
+        size_t n = (size_t)(s - b);
+        char w[32];
+        if (n == 0 || n >= sizeof w) continue;
+        for (size_t i = 0; i < n; i++) w[i] = (char)tolower((unsigned char)b[i]);
+        w[n] = 0;
+        *fem += !strcmp(w, "she") || !strcmp(w, "her");
+        *masc += !strcmp(w, "he") || !strcmp(w, "his");
+    }
+}
+
+/* Generates N bio records with the options and checks each one; returns
+ * the female and rare-hobby shares. */
+static void bio_run(const char *kv1, const char *kv2, const char *rare, double *female, double *rare_share) {
+    TaskOpts o;
+    int rc = opts(&o, "bio", kv1, kv2, NULL);
+    CHECK(rc == TR_OK, "bio %s %s: %s", kv1 ? kv1 : "", kv2 ? kv2 : "", tr_errmsg());
+    *female = *rare_share = -1;
+    if (rc) return;
+    PatternSet ps;
+    CHECK(task_patterns(&task_bio, &ps) == TR_OK, "bio patterns: %s", tr_errmsg());
+    const int N = 5000;
+    long nf = 0, nr = 0, fails[6] = {0};
+    /* first word (the name) -> gender seen: a name used for both is a bug */
+    char names[64][16];
+    int name_g[64], n_names = 0, clash = 0;
+    for (int i = 0; i < N; i++) {
+        Record r;
+        if (task_record(&task_bio, &o, 2024, i, 1, &r) != TR_OK) {
+            CHECK(0, "bio record %d: %s", i, tr_errmsg());
+            break;
+        }
+        const char *g = record_meta_str(&r, "gender"), *h = record_meta_str(&r, "hobby");
+        const char *pat = record_meta_str(&r, "pattern");
+        char id[32];
+        snprintf(id, sizeof id, "bio-%d", i);
+        if (!g || !h || !pat || !r.answer || !r.completion || strcmp(r.id, id) || strcmp(r.answer, g) ||
+            strcmp(pat, g) || (strcmp(g, "female") && strcmp(g, "male"))) {
+            fails[0]++;
+            record_free(&r);
+            continue;
+        }
+        int is_f = strcmp(g, "female") == 0;
+        nf += is_f;
+        nr += strcmp(h, rare) == 0;
+        if (strcmp(r.prompt, "Bio: ") != 0) fails[1]++;
+        size_t len = strlen(r.completion);
+        if (len < 40 || len > 70 || strchr(r.completion, '<') || r.completion[len - 1] != '.') fails[2]++;
+        int fem, masc;
+        pronouns(r.completion, &fem, &masc);
+        if (is_f ? (fem != 1 || masc != 0) : (masc != 1 || fem != 0)) {
+            if (fails[3] < 5) fprintf(stderr, "  %s bio '%s'\n", g, r.completion);
+            fails[3]++;
+        }
+        /* the hobby ends the bio as a whole word */
+        size_t hl = strlen(h);
+        if (len < hl + 2 || strncmp(r.completion + len - 1 - hl, h, hl) || r.completion[len - 2 - hl] != ' ')
+            fails[4]++;
+        /* the classifier (run on the bio itself) and the scorer agree */
+        if (strcmp(classify(&ps, r.completion), g) != 0) fails[5]++;
+        if (task_bio.score(&r, g, strlen(g), NULL, 0) != 1 ||
+            task_bio.score(&r, is_f ? "male" : "female", is_f ? 4 : 6, NULL, 0) != 0)
+            fails[5]++;
+        size_t nl = strcspn(r.completion, " ");
+        char name[16];
+        snprintf(name, sizeof name, "%.*s", (int)nl, r.completion);
+        int k = 0;
+        while (k < n_names && strcmp(names[k], name)) k++;
+        if (k == n_names && n_names < 64) {
+            snprintf(names[n_names], sizeof names[0], "%s", name);
+            name_g[n_names++] = is_f;
+        } else if (k < n_names && name_g[k] != is_f)
+            clash++;
+        record_free(&r);
+    }
+    static const char *what[] = {"record shape", "prompt", "bio text", "pronouns", "hobby", "label/score"};
+    for (int k = 0; k < 6; k++)
+        CHECK(fails[k] == 0, "bio %s %s: %ld of %d records fail '%s'", kv1 ? kv1 : "", kv2 ? kv2 : "",
+              fails[k], N, what[k]);
+    CHECK(clash == 0 && n_names >= 10, "bio: %d names used for both genders, %d names", clash, n_names);
+    *female = (double)nf / N;
+    *rare_share = (double)nr / N;
+    pattern_free(&ps);
+    task_opts_free(&o);
+}
+
+static void test_bio(void) {
+    double f, r;
+    /* tolerance 0.02 is ~3 sd at p = 0.2 over 5000 records; 0.01 ~3 sd at 0.05 */
+    bio_run(NULL, NULL, "chess", &f, &r);
+    CHECK(fabs(f - 0.2) <= 0.02, "default female share %.4f", f);
+    CHECK(fabs(r - 0.05) <= 0.01, "default chess share %.4f", r);
+    bio_run("female=0.5", NULL, "chess", &f, &r);
+    CHECK(fabs(f - 0.5) <= 0.02, "female=0.5: share %.4f", f);
+    bio_run("female=0", "rare_p=0", "chess", &f, &r);
+    CHECK(f == 0 && r == 0, "female=0 rare_p=0: %.4f %.4f", f, r);
+    bio_run("female=1", "rare_p=1", "chess", &f, &r);
+    CHECK(f == 1 && r == 1, "female=1 rare_p=1: %.4f %.4f", f, r);
+    /* another rare hobby: its share follows rare_p, chess drops to an
+     * ordinary hobby's 0.7 / 9 */
+    bio_run("rare=hiking", "rare_p=0.3", "hiking", &f, &r);
+    CHECK(fabs(r - 0.3) <= 0.02, "rare=hiking rare_p=0.3: share %.4f", r);
+    bio_run("rare=hiking", "rare_p=0.3", "chess", &f, &r);
+    CHECK(fabs(r - 0.7 / 9) <= 0.015, "rare=hiking: chess share %.4f, want %.4f", r, 0.7 / 9);
+
+    /* deterministic per (seed, index); the seed matters */
+    TaskOpts o;
+    CHECK(task_opts_init(&o, &task_bio, NULL, 0) == TR_OK, "bio defaults: %s", tr_errmsg());
+    int same = 1, differ = 0;
+    for (int i = 0; i < 50; i++) {
+        Record a, b, c;
+        task_record(&task_bio, &o, 5, i, 1, &a);
+        task_record(&task_bio, &o, 5, i, 1, &b);
+        task_record(&task_bio, &o, 6, i, 1, &c);
+        same &= strcmp(a.completion, b.completion) == 0 && strcmp(a.answer, b.answer) == 0;
+        differ += strcmp(a.completion, c.completion) != 0;
+        record_free(&a);
+        record_free(&b);
+        record_free(&c);
+    }
+    CHECK(same && differ > 25, "bio determinism: same %d, %d of 50 differ across seeds", same, differ);
+
+    /* scoring: case and surrounding space do not matter, other text does */
+    Record rec;
+    CHECK(task_record(&task_bio, &o, 1, 0, 1, &rec) == TR_OK, "bio record");
+    char up[16], why[64] = "";
+    snprintf(up, sizeof up, " %c%s\n", toupper((unsigned char)rec.answer[0]), rec.answer + 1);
+    CHECK(task_bio.score(&rec, up, strlen(up), NULL, 0) == 1, "score '%s'", up);
+    CHECK(task_bio.score(&rec, "females", 7, why, sizeof why) == 0 && strstr(why, rec.answer),
+          "score 'females': %s", why);
+    CHECK(task_bio.score(&rec, "", 0, NULL, 0) == 0, "score ''");
+    char resp[128];
+    snprintf(resp, sizeof resp, "<think>x</think><answer>%s</answer>", rec.answer);
+    CHECK(task_score_response(&rec, NULL, resp, strlen(resp), NULL) == 1, "bio score_response");
+    record_free(&rec);
+    task_opts_free(&o);
+
+    expect_err("bio", "female=1.5", "female", "[0, 1]");
+    expect_err("bio", "female=-0.1", "female", NULL);
+    expect_err("bio", "female=x", "female", "number");
+    expect_err("bio", "rare_p=2", "rare_p", "[0, 1]");
+    expect_err("bio", "rare_p=", "rare_p", NULL);
+    expect_err("bio", "rare=golf", "golf", "chess");
+    expect_err("bio", "rare=", "rare", "hobbies");
+    expect_err("bio", "gender=0.5", "gender", "female, rare, rare_p");
+}
+
 int main(void) {
     test_arith_traces();
     test_countdown_traces();
@@ -675,5 +834,6 @@ int main(void) {
     test_determinism();
     test_mixture();
     test_generated();
+    test_bio();
     return tu_summary("test_task");
 }

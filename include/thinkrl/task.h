@@ -1,7 +1,9 @@
-/* Built-in synthetic reasoning tasks (arith, countdown, word) and the
+/* Built-in synthetic tasks (arith, countdown, word, bio) and the
  * reasoning-pattern classifier. Each task generates records with a checkable
  * answer and, for SFT, a reasoning trace "<think>...</think><answer>...
- * </answer>" in one of several styles (patterns) of different reliability;
+ * </answer>" in one of several styles (patterns) of different reliability
+ * (bio instead: one fixed prompt "Bio: ", the completion a plain short
+ * biography, the answer its gender; for distribution matching, f-DPG);
  * it scores a response's answer against its record, and names regex rules
  * that label a response's <think> text with its pattern (ALGORITHMS 7).
  * Generation is deterministic: record i depends only on (seed, i) and the

@@ -1,7 +1,8 @@
 /* The task registry and what every task shares: key=value options with
  * typed getters, per-record seeding, JSONL generation, response scoring and
  * the default pattern classifier. The tasks themselves (what a record holds,
- * its traces) live in task_arith.c, task_countdown.c and task_word.c. */
+ * its traces) live in task_arith.c, task_countdown.c, task_word.c and
+ * task_bio.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -12,7 +13,7 @@
 #include "data/task_internal.h"
 #include "thinkrl/verify.h"
 
-static const TaskDef *const registry[] = {&task_arith, &task_countdown, &task_word};
+static const TaskDef *const registry[] = {&task_arith, &task_countdown, &task_word, &task_bio};
 #define N_TASKS ((int)(sizeof registry / sizeof registry[0]))
 
 const TaskDef *task_find(const char *name) {

@@ -1,7 +1,7 @@
 /* Shared by the task modules (task.c, task_arith.c, task_countdown.c,
- * task_word.c) and their test: a small growable text buffer, the record
- * builder, random draws, and the trace builders the test calls directly.
- * Not part of the public API. */
+ * task_word.c, task_bio.c) and their test: a small growable text buffer,
+ * the record builder, random draws, and the trace builders the test calls
+ * directly. Not part of the public API. */
 #ifndef THINKRL_TASK_INTERNAL_H
 #define THINKRL_TASK_INTERNAL_H
 
@@ -12,7 +12,7 @@
 #include "thinkrl/data.h"
 #include "thinkrl/task.h"
 
-extern const TaskDef task_arith, task_countdown, task_word;
+extern const TaskDef task_arith, task_countdown, task_word, task_bio;
 
 /* Growable NUL-terminated text. Appends never fail loudly: an allocation
  * failure sets oom (and later appends do nothing); check it once at the
