@@ -353,6 +353,59 @@ static void test_length(void) {
     PARSE_ERR("length(max=-1)", "option 'max'", "integer");
 }
 
+static void test_contains(void) {
+    /* whole words: the neighbours must not be letters, digits or '_' */
+    SCORE("contains(words='She|her')", "She likes chess.", R36, 1);
+    SCORE("contains(words='She|her')", "Shell likes chess.", R36, 0);
+    SCORE("contains(words='She|her')", "Ashe and Esher", R36, 0);
+    SCORE("contains(words='She|her')", "she likes chess.", R36, 0); /* case-sensitive by default */
+    SCORE("contains(words='She|her')", "He loves her.", R36, 1);
+    SCORE("contains(words='She|her')", "(her)", R36, 1);
+    SCORE("contains(words='She|her')", "her_", R36, 0);
+    SCORE("contains(words='She|her')", "her2 2her", R36, 0);
+    SCORE("contains(words='She|her')", "She", R36, 1);
+    SCORE("contains(words='She|her')", "", R36, 0);
+    SCORE("contains(words=chess)", "Shell; chesss; chess!", R36, 1);
+    SCORE("contains(words='New York')", "He lives in New York.", R36, 1);
+    SCORE("contains(words='New York')", "He lives in New Yorkshire.", R36, 0);
+    SCORE("contains(words=' She | her ')", "She", R36, 1);
+    /* modes */
+    SCORE("contains(words='She|chess',mode=all)", "She likes chess.", R36, 1);
+    SCORE("contains(words='She|chess',mode=all)", "She likes golf.", R36, 0);
+    SCORE("contains(words='She|chess',mode=any)", "He likes golf.", R36, 0);
+    SCORE("contains(words='She|chess',mode=none)", "He likes golf.", R36, 1);
+    SCORE("contains(words='She|chess',mode=none)", "He likes chess.", R36, 0);
+    SCORE("contains(words='She|chess',mode=none)", "Shell", R36, 1);
+    /* case=false folds ASCII letters; boundaries still apply */
+    SCORE("contains(words='She|her',case=false)", "she likes chess.", R36, 1);
+    SCORE("contains(words='she',case=false)", "SHE", R36, 1);
+    SCORE("contains(words='she',case=false)", "SHELL", R36, 0);
+    SCORE("contains(words='SHE|HIS',case=false,mode=all)", "She and his", R36, 1);
+    SCORE("contains(words='She|her',case=true)", "SHE", R36, 0);
+    /* weighted, next to other terms; the response need not be NUL-terminated */
+    SCORE("format:0.5,contains(words=chess):2", "<think>a</think><answer>chess</answer>", R36, 2.5);
+    RewardSet s;
+    reward_set_init(&s);
+    CHECK(reward_set_parse(&s, "contains(words=her)") == TR_OK, "%s", tr_errmsg());
+    RewardCtx c = ctx_of("her mother", NULL);
+    c.response_len = 2; /* "he": not "her" */
+    double v = -1;
+    CHECK(reward_score(&s, &c, &v, NULL, NULL) == TR_OK && v == 0, "length-limited response: %g", v);
+    c.response_len = 3;
+    CHECK(reward_score(&s, &c, &v, NULL, NULL) == TR_OK && v == 1, "length-limited response: %g", v);
+    reward_set_free(&s);
+    /* errors at parse time name the reward and the option */
+    PARSE_ERR("contains", "reward 'contains': option 'words' is empty", NULL);
+    PARSE_ERR("contains(words='')", "option 'words' is empty", NULL);
+    PARSE_ERR("contains(words='She||her')", "option 'words': word 2 of 3 is empty", NULL);
+    PARSE_ERR("contains(words='She|')", "reward 'contains': option 'words'", "word 2 of 2");
+    PARSE_ERR("contains(words=' | ')", "option 'words'", "empty");
+    PARSE_ERR("contains(words=a,mode=some)", "reward 'contains': option 'mode'", "any, all or none");
+    PARSE_ERR("contains(words=a,case=no)", "reward 'contains': option 'case'", "true");
+    PARSE_ERR("contains(word=a)", "unknown option 'word'", "did you mean 'words'?");
+    PARSE_ERR("contain(words=a)", "did you mean 'contains'?", NULL);
+}
+
 /* --------------------------------------------------------- combination -- */
 
 static void test_weighted(void) {
@@ -456,7 +509,8 @@ static void test_spec_errors(void) {
           "unknown name via the API: %s", tr_errmsg());
     CHECK(s.n == 1, "failed adds leave the set as it was");
     reward_set_free(&s);
-    CHECK(reward_find("exec") && !reward_find("Exec") && reward_count() == 8, "registry");
+    CHECK(reward_find("exec") && reward_find("contains") && !reward_find("Exec") && reward_count() == 9,
+          "registry");
     for (int i = 0; i < reward_count(); i++)
         CHECK(reward_find(reward_at(i)->name) == reward_at(i), "registry %d", i);
 }
@@ -911,6 +965,7 @@ int main(void) {
     test_consistency();
     test_taco();
     test_length();
+    test_contains();
     test_weighted();
     test_spec_errors();
     test_custom();

@@ -2,8 +2,8 @@
  * signature (a response in its context -> a number, optionally a per-token
  * vector), and a RewardSet that combines them as a weighted sum configured
  * per run ("accuracy:1,format:0.1,length(max=1024):1"). The built-ins are
- * format, accuracy, equation, iou, consistency, taco, length and exec (an
- * external verifier program speaking JSON lines). This module scores; it
+ * format, accuracy, equation, iou, consistency, taco, length, contains and
+ * exec (an external verifier program speaking JSON lines). This module scores; it
  * does not generate, tokenize or normalise advantages. */
 #ifndef THINKRL_REWARD_H
 #define THINKRL_REWARD_H
@@ -81,8 +81,8 @@ struct RewardDef {
 /* The built-ins and their options (defaults in brackets). "The answer" is
  * the content of the last <answer>...</answer>, "the think part" that of
  * the first <think>...</think> (verify_parse; tag names from the options
- * think [think] and answer [answer], which every function but length and
- * exec takes).
+ * think [think] and answer [answer], which every function but length,
+ * contains and exec takes).
  * - format: 1 if verify_parse says format_ok, else 0.
  * - accuracy (task []): when meta.task names a task (else the option task),
  *   that task's scorer on the answer; otherwise verify_answer(answer,
@@ -122,6 +122,13 @@ struct RewardDef {
  * - length (max [0], cache [0]): reward_overlong(n_tokens, L_max,
  *   L_cache) with L_max = max, or the context's max_tokens when 0 (neither:
  *   an error), and L_cache = cache, or L_max / 5 when 0.
+ * - contains (words, mode [any] | all | none, case [true] | false): 1 when
+ *   any (all; none) of the '|'-separated words occurs in the whole response
+ *   as a whole word (the bytes just before and after it are not ASCII
+ *   letters, digits or '_'), else 0. case=false ignores ASCII case. Spaces
+ *   around each word are dropped; words empty, or an empty word in it
+ *   ("a||b"): an error when the set is built. Example:
+ *   "contains(words='She|her')".
  * - exec (cmd, timeout [30]): see below.
  *
  * exec: the verifier is started when the term is added (argv split from

@@ -1,7 +1,7 @@
 /* Reward functions and their weighted sum (ALGORITHMS 4): the registry, the
  * spec parser, the rule-based built-ins (format, accuracy, equation, iou,
- * consistency, taco, length) and exec, which drives an external verifier
- * process over JSON lines. Answer checks themselves live in verify.c and the
+ * consistency, taco, length, contains) and exec, which drives an external
+ * verifier process over JSON lines. Answer checks themselves live in verify.c and the
  * task scorers; nothing here evaluates code or knows about tokens. */
 #include "thinkrl/reward.h"
 
@@ -861,6 +861,109 @@ static int length_score(RewardTerm *t, const RewardCtx *c, double *out, float *t
     return TR_OK;
 }
 
+/* ---- contains: whole-word presence of listed words ---- */
+
+enum { CONTAINS_ANY, CONTAINS_ALL, CONTAINS_NONE };
+
+/* The words split out of one owned copy of the option ('|' made NUL). */
+typedef struct {
+    char *buf;
+    const char **word;
+    int n;
+    int mode;
+    int fold;   /* case=false: compare ASCII letters case-folded */
+} Contains;
+
+static void contains_free(RewardTerm *t) {
+    Contains *k = t->state;
+    if (k) {
+        free(k->buf);
+        free(k->word);
+        free(k);
+    }
+    t->state = NULL;
+}
+
+/* Splits words= on '|' (spaces around each word dropped; an empty word is
+ * an error: "She||her" is a typo more often than a wish to match ""). */
+static int contains_words(Contains *k, const char *v, const char *name) {
+    int n = 1;
+    for (const char *p = v; *p; p++) n += *p == '|';
+    k->buf = strdup(v);
+    k->word = calloc((size_t)n, sizeof *k->word);
+    if (!k->buf || !k->word) return tr_err(TR_ENOMEM, "out of memory");
+    char *p = k->buf;
+    for (int i = 0; i < n; i++) {
+        char *bar = strchr(p, '|');
+        if (bar) *bar = '\0';
+        size_t b = 0, e = strlen(p);
+        trim(p, &b, &e);
+        p[e] = '\0';
+        if (b == e)
+            return tr_err(TR_EINVAL,
+                          "reward '%s': option 'words': word %d of %d is empty in '%s' "
+                          "(expected words separated by '|', e.g. words='She|her')",
+                          name, i + 1, n, v);
+        k->word[k->n++] = p + b;
+        p = bar ? bar + 1 : p + e;
+    }
+    return TR_OK;
+}
+
+static int contains_init(RewardTerm *t) {
+    Contains *k = calloc(1, sizeof *k);
+    if (!k) return tr_err(TR_ENOMEM, "out of memory");
+    t->state = k;
+    const char *name = t->def->name, *v;
+    if ((v = reward_opt(t, "mode")) && strcmp(v, "any") == 0) k->mode = CONTAINS_ANY;
+    else if (v && strcmp(v, "all") == 0) k->mode = CONTAINS_ALL;
+    else if (v && strcmp(v, "none") == 0) k->mode = CONTAINS_NONE;
+    else
+        return tr_err(TR_EINVAL, "reward '%s': option 'mode': expected any, all or none, got '%s'",
+                      name, v ? v : "");
+    if ((v = reward_opt(t, "case")) && strcmp(v, "true") == 0) k->fold = 0;
+    else if (v && strcmp(v, "false") == 0) k->fold = 1;
+    else
+        return tr_err(TR_EINVAL,
+                      "reward '%s': option 'case': expected true (case-sensitive) or false, "
+                      "got '%s'",
+                      name, v ? v : "");
+    v = reward_opt(t, "words");
+    if (!v || !v[0])
+        return tr_err(TR_EINVAL, "reward '%s': option 'words' is empty (e.g. words='She|her')",
+                      name);
+    return contains_words(k, v, name);
+}
+
+/* Whether w occurs in s[0..n) with no letter, digit or '_' joined to it on
+ * either side. Bytes >= 0x80 count as separators, as in is_alnum. */
+static int has_word(const char *s, size_t n, const char *w, int fold) {
+    size_t wl = strlen(w);
+    for (size_t i = 0; i + wl <= n; i++) {
+        size_t j = 0;
+        if (fold)
+            while (j < wl && lower((unsigned char)s[i + j]) == lower((unsigned char)w[j])) j++;
+        else
+            while (j < wl && s[i + j] == w[j]) j++;
+        if (j < wl) continue;
+        if (i > 0 && is_alnum((unsigned char)s[i - 1])) continue;
+        if (i + wl < n && is_alnum((unsigned char)s[i + wl])) continue;
+        return 1;
+    }
+    return 0;
+}
+
+static int contains_score(RewardTerm *t, const RewardCtx *c, double *out, float *tok) {
+    const Contains *k = t->state;
+    int rc = need_response(c);
+    if (rc) return rc;
+    int found = 0;
+    for (int i = 0; i < k->n; i++) found += has_word(c->response, c->response_len, k->word[i], k->fold);
+    int v = k->mode == CONTAINS_ANY ? found > 0 : k->mode == CONTAINS_ALL ? found == k->n : found == 0;
+    *out = v ? 1.0 : 0.0;
+    return TR_OK;
+}
+
 /* ----------------------------------------------------------------- exec -- */
 
 #define EXEC_TAIL 1024          /* stderr bytes kept for error messages */
@@ -1566,6 +1669,10 @@ static const RewardParam p_taco[] = {
 static const RewardParam p_length[] = {
     {"max", "0", "L_max in tokens (0: the context's max_tokens)"},
     {"cache", "0", "L_cache in tokens (0: L_max / 5)"}};
+static const RewardParam p_contains[] = {
+    {"words", "", "words separated by '|', e.g. 'She|her' (required)"},
+    {"mode", "any", "1 when any, all or none of the words occur as whole words"},
+    {"case", "true", "true: case-sensitive; false: ASCII case ignored"}};
 static const RewardParam p_exec[] = {
     {"cmd", "", "verifier command line (split like a shell, no shell run)"},
     {"timeout", "30", "seconds to wait for each reply"}};
@@ -1587,6 +1694,8 @@ static const RewardDef builtins[] = {
      builtin_init, taco_score, NULL, builtin_free},
     {"length", "DAPO soft overlong penalty: 0 up to L_max - L_cache, linear to -1 at L_max",
      p_length, NP(p_length), builtin_init, length_score, NULL, builtin_free},
+    {"contains", "1 if any (all, none) of the words occurs in the response as a whole word",
+     p_contains, NP(p_contains), contains_init, contains_score, NULL, contains_free},
     {"exec", "an external verifier: JSON lines {prompt,response,record} -> {reward}", p_exec,
      NP(p_exec), exec_init, exec_score, exec_batch, exec_free},
 };
