@@ -5,7 +5,10 @@
  * grid lines, nice ticks, legends, escaping, no network references; the ADS
  * difficulty histogram (bars and their counts, arrays that make no curves);
  * report_compare on three runs (summary values, config differences, one
- * overlaid path per run in a fixed colour, label disambiguation, errors). */
+ * overlaid path per run in a fixed colour, label disambiguation, errors);
+ * the f-DPG section (event lines that are no steps, proposal updates marked,
+ * moment targets from fdpg_fit.json, the lambda fit table) and the f-DPG
+ * comparison of four runs, one per divergence. */
 #include <ctype.h>
 #include <dirent.h>
 #include <math.h>
@@ -389,6 +392,7 @@ static void test_rl(const char *dir) {
     CHECK(strstr(html, "resp-30-2") && !strstr(html, "resp-30-1 ") && !strstr(html, "resp-10-"),
           "the last 4 samples of the last step");
     CHECK(count_in(html, html + strlen(html), "<div class=\"sample\"") == 4, "4 samples shown");
+    CHECK(!strstr(html, "id=\"fdpg\"") && !strstr(html, "f-DPG"), "a run without fdpg metrics has no f-DPG section");
     free(html);
 
     /* explicit output path, no temp file left behind */
@@ -637,12 +641,13 @@ static void test_ads(const char *dir) {
     }
 }
 
-/* The value of summary cell col in the row of run label: 1 and *v when it
- * has one, 0 when it shows "-", -1 when the cell is absent. */
-static int summary_cell(const char *html, const char *label, const char *col, double *v) {
+/* The value of cell col in the row of run label of the table that opens
+ * with table_tag: 1 and *v when it has one, 0 when it shows "-", -1 when
+ * the cell is absent. */
+static int table_cell(const char *html, const char *table_tag, const char *label, const char *col, double *v) {
     char r[8192], want[128];
     if (!row(html, "data-run", label, r, sizeof r)) return -1;
-    const char *sum = strstr(html, "<table class=\"summary\"");
+    const char *sum = strstr(html, table_tag);
     if (!sum) return -1;
     char rowtag[300];
     snprintf(rowtag, sizeof rowtag, "<tr data-run=\"%s\">", label);
@@ -657,6 +662,10 @@ static int summary_cell(const char *html, const char *label, const char *col, do
     if (!attr(c, e, "data-value", val, sizeof val)) return strncmp(e, ">-</td>", 7) ? -1 : 0;
     *v = atof(val);
     return 1;
+}
+
+static int summary_cell(const char *html, const char *label, const char *col, double *v) {
+    return table_cell(html, "<table class=\"summary\"", label, col, v);
 }
 
 /* The stroke colour of run label's path in chart id ("" when absent). */
@@ -860,6 +869,309 @@ static void test_compare(const char *root) {
     CHECK(report_compare_target(dirs, NULL, 3, NAN, out2) == TR_EINVAL, "NaN target");
 }
 
+/* The pixel position of a grid-mapped value: axis 'x' or 'y' of chart s. */
+static double grid_map(const Svg *s, char axis, double value) {
+    double v[64], px[64];
+    int n = 0;
+    for (const char *p = s->a; (p = strstr(p, "<line class=\"grid\"")) && p < s->z && n < 64; p++) {
+        const char *e = strchr(p, '>');
+        char ax[8], dv[64], c[64];
+        if (!attr(p, e, "data-axis", ax, sizeof ax) || ax[0] != axis || !attr(p, e, "data-value", dv, sizeof dv) ||
+            !attr(p, e, axis == 'x' ? "x1" : "y1", c, sizeof c))
+            continue;
+        v[n] = atof(dv);
+        px[n++] = atof(c);
+    }
+    if (n < 2) return NAN;
+    return px[0] + (value - v[0]) * (px[n - 1] - px[0]) / (v[n - 1] - v[0]);
+}
+
+/* The first <line class=CLS ...> in chart s whose attribute attrname is
+ * val: its attribute name into out. Returns 0 when there is no such line. */
+static int mark_attr(const Svg *s, const char *cls, const char *attrname, const char *val, const char *name, char *out,
+                     size_t cap) {
+    char want[160];
+    snprintf(want, sizeof want, "<line class=\"%s\"", cls);
+    for (const char *p = s->a; (p = strstr(p, want)) && p < s->z; p++) {
+        const char *e = strchr(p, '>');
+        char v[64];
+        if (attr(p, e, attrname, v, sizeof v) && !strcmp(v, val)) return attr(p, e, name, out, cap);
+    }
+    return 0;
+}
+
+/* An f-DPG run: metrics with fdpg/ keys, proposal-update events (one
+ * without a step of its own), a rollback event past the last step, and
+ * fdpg_fit.json. The reference values are the closed forms written below. */
+static void test_fdpg(const char *root) {
+    char dir[600], p[700];
+    snprintf(dir, sizeof dir, "%s/fdpg_run", root);
+    if (mkdir(dir, 0755)) {
+        perror(dir);
+        exit(2);
+    }
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(p, "wb");
+    if (!f) exit(2);
+    int q = 0;
+    for (int s = 1; s <= 40; s++) {
+        if (s == 31) fputs("{", f); /* no step: the previous line's + 1 (the event between does not count) */
+        else fprintf(f, "{\"step\":%d,", s);
+        fprintf(f, "\"kl\":%.4f,\"perf/step_s\":2.5,\"fdpg\":{\"kl_p_pi\":%.4f,\"kl_p_q\":%.4f,\"tv_p_pi\":%.4f,"
+                   "\"kl_pi_a\":%.4f,\"moment\":{\"contains\":%.4f,\"len_short\":%.4f},",
+                0.001 * s, 2.0 - 0.04 * s, 2.5 - 0.03 * s, 0.8 - 0.015 * s, 0.01 * s, 0.21 + 0.007 * s,
+                0.9 - 0.005 * s);
+        fprintf(f, "\"distinct_1\":%.4f,\"distinct_2\":%.4f,\"distinct_3\":%.4f,\"log_z\":%.4f,\"pseudo_reward\":%.4f,"
+                   "\"baseline\":%.4f,\"ess\":%.4f,\"q_updates\":%d}}\n",
+                0.3 + 0.002 * s, 0.5 + 0.003 * s, 0.6 + 0.004 * s, -1.0 + 0.01 * s, 0.1 * s, 0.05 * s, 0.5, q);
+        if (s == 10) fputs("{\"step\":10,\"event\":\"fdpg_q_update\",\"kl_p_pi\":1.6,\"kl_p_q\":2.2}\n", f), q++;
+        if (s == 25) fputs("{\"step\":25,\"event\":\"fdpg_q_update\",\"kl_p_pi\":1.0,\"kl_p_q\":1.75}\n", f), q++;
+        if (s == 30) fputs("{\"event\":\"fdpg_q_update\",\"kl_p_pi\":0.8}\n", f), q++;
+    }
+    fputs("{\"step\":41,\"event\":\"rollback\",\"why\":\"grad_norm 9 > 5 x running median 1\",\"try\":\"3 of 3\"}\n", f);
+    fclose(f);
+    write_text(dir, "fdpg_fit.json",
+               "{\"samples\":1024,\"iters\":7,\"converged\":true,\"ess\":0.41,\"features\":[{\"name\":\"contains\","
+               "\"requested\":0.5,\"base\":0.21,\"achieved\":0.5,\"lambda\":1.32},{\"name\":\"ends<dot>\","
+               "\"requested\":0.25,\"base\":0.6,\"achieved\":0.2501,\"lambda\":-2.5}]}\n");
+    int rc = report_write(dir, NULL);
+    CHECK(rc == TR_OK, "fdpg report_write: %d %s", rc, tr_errmsg());
+    char *html = slurp(dir, "report.html");
+    if (!html) return;
+    check_common(html);
+    const char *end = html + strlen(html);
+
+    /* events are no steps and no curves */
+    CHECK(strstr(html, "data-steps=\"40\""), "40 steps: the event lines (one at step 41) are none");
+    CHECK(strstr(html, "RL (f-DPG) run"), "run kind");
+    Svg s;
+    CHECK(!find_chart(html, "kl_p_pi", &s) && !find_chart(html, "kl_p_q", &s) && !find_chart(html, "event", &s) &&
+              !strstr(html, "data-metric=\"kl_p_pi\"") && !strstr(html, "data-metric=\"try\""),
+          "event numbers drawn as curves");
+
+    /* the section and its charts */
+    const char *sec = strstr(html, "<section id=\"fdpg\"><h2>f-DPG</h2>");
+    CHECK(sec != NULL, "f-DPG section");
+    const char *sec_end = sec ? strstr(sec, "</section>") : NULL;
+    static const struct {
+        const char *id;
+        int n;
+    } CH[] = {{"fdpg/kl_p_pi", 2},       {"fdpg/tv_p_pi", 1},       {"fdpg/kl_pi_a", 1},
+              {"fdpg/moment/contains", 1}, {"fdpg/moment/len_short", 1}, {"fdpg/distinct", 3},
+              {"fdpg/log_z", 1},         {"fdpg/pseudo_reward", 1}, {"fdpg/baseline", 1},
+              {"fdpg/ess", 1},           {"fdpg/q_updates", 1}};
+    for (size_t i = 0; i < sizeof CH / sizeof *CH; i++) {
+        check_chart(html, CH[i].id, CH[i].n);
+        CHECK(find_chart(html, CH[i].id, &s) && sec && s.a > sec && s.a < sec_end, "chart %s outside the section",
+              CH[i].id);
+        char want[128];
+        snprintf(want, sizeof want, "data-metric=\"%s\"", CH[i].id);
+        CHECK(count_in(html, end, want) <= 2, "%s drawn twice", CH[i].id); /* a chart and maybe a final-table row */
+    }
+    CHECK(!find_chart(html, "fdpg/b_rate", &s) && !find_chart(html, "fdpg/reward", &s), "charts for absent keys");
+    const char *other = strstr(html, "<section id=\"other\">");
+    CHECK(other && find_chart(other, "perf/step_s", &s) && !strstr(other, "data-metric=\"fdpg/"),
+          "fdpg keys left in Other metrics");
+    CHECK(n_vertices(html, "fdpg/kl_p_pi", "fdpg/kl_p_pi") == 40, "kl_p_pi vertices");
+    check_point(html, "fdpg/kl_p_pi", "fdpg/kl_p_pi", -1, 40, 0.4);
+    check_point(html, "fdpg/kl_p_pi", "fdpg/kl_p_q", 30, 31, 2.5 - 0.03 * 31); /* the step-less line is step 31 */
+    check_point(html, "fdpg/distinct", "fdpg/distinct_3", 0, 1, 0.604);
+    check_point(html, "fdpg/moment/contains", "fdpg/moment/contains", -1, 40, 0.49);
+
+    /* proposal updates: dotted lines on the KL chart at their steps */
+    CHECK(find_chart(html, "fdpg/kl_p_pi", &s), "kl chart");
+    CHECK(count_in(s.a, s.z, "<line class=\"event\" data-event=\"fdpg_q_update\"") == 3, "3 proposal-update lines");
+    CHECK(count_in(s.a, s.z, "<g class=\"legend-event\">") == 1 && strstr(s.a, ">proposal update</text>"),
+          "proposal-update legend");
+    static const double QS[] = {10, 25, 30};
+    for (int i = 0; i < 3; i++) {
+        char st[16], x1[32], x2[32];
+        snprintf(st, sizeof st, "%g", QS[i]);
+        CHECK(mark_attr(&s, "event", "data-step", st, "x1", x1, sizeof x1) &&
+                  mark_attr(&s, "event", "data-step", st, "x2", x2, sizeof x2),
+              "no event line at step %s", st);
+        double want = grid_map(&s, 'x', QS[i]);
+        CHECK(fabs(atof(x1) - want) < 0.15 && !strcmp(x1, x2), "event line at step %s: x %s, expected %g", st, x1, want);
+    }
+    CHECK(!strstr(html, "data-event=\"rollback\""), "rollback marked on the f-DPG chart");
+
+    /* moment targets: dashed at the requested value; none without a fit entry */
+    CHECK(find_chart(html, "fdpg/moment/contains", &s), "moment chart");
+    char y1[32], y2[32];
+    CHECK(count_in(s.a, s.z, "<line class=\"target\"") == 1 &&
+              mark_attr(&s, "target", "data-target", "contains", "y1", y1, sizeof y1) &&
+              mark_attr(&s, "target", "data-target", "contains", "y2", y2, sizeof y2) &&
+              mark_attr(&s, "target", "data-target", "contains", "data-value", y2 + 16, sizeof y2 - 16),
+          "target line of contains");
+    CHECK(!strcmp(y2 + 16, "0.5"), "target value %s", y2 + 16);
+    CHECK(fabs(atof(y1) - grid_map(&s, 'y', 0.5)) < 0.15, "target line at y %s, expected %g", y1, grid_map(&s, 'y', 0.5));
+    CHECK(strstr(s.a, ">requested 0.5</text>") && strstr(s.a, ">requested 0.5</text>") < s.z, "target legend");
+    CHECK(find_chart(html, "fdpg/moment/len_short", &s) && !count_in(s.a, s.z, "<line class=\"target\""),
+          "a moment without a fit entry has no target");
+
+    /* tables: final values, lambda fit, proposal updates */
+    char r[4096];
+    CHECK(row(html, "data-metric", "fdpg/kl_p_pi", r, sizeof r) && strstr(r, "<b>0.4</b>") && strstr(r, "@40"),
+          "final kl_p_pi: %s", r);
+    CHECK(row(html, "data-metric", "fdpg/moment/contains", r, sizeof r) && strstr(r, "<b>0.49</b>"), "final moment");
+    CHECK(strstr(html, "<caption>lambda fit: requested / base / achieved moment, lambda</caption>"), "fit caption");
+    CHECK(row(html, "data-feature", "contains", r, sizeof r) && strstr(r, "data-col=\"requested\" data-value=\"0.5\"") &&
+              strstr(r, "data-col=\"base\" data-value=\"0.21\"") && strstr(r, "data-col=\"achieved\" data-value=\"0.5\"") &&
+              strstr(r, "data-col=\"lambda\" data-value=\"1.32\""),
+          "fit row contains: %s", r);
+    CHECK(row(html, "data-feature", "ends&lt;dot&gt;", r, sizeof r) && strstr(r, "data-value=\"-2.5\""),
+          "fit row of a feature without a metric, escaped");
+    CHECK(strstr(html, "1024 samples, 7 iterations, converged, ESS 0.41"), "fit summary line");
+    CHECK(strstr(html, "data-q-updates=\"3\""), "3 proposal updates counted");
+    CHECK(row(html, "data-event-step", "10", r, sizeof r) && strstr(r, "data-col=\"kl_p_pi\" data-value=\"1.6\"") &&
+              strstr(r, "data-col=\"kl_p_q\" data-value=\"2.2\""),
+          "update at step 10: %s", r);
+    CHECK(row(html, "data-event-step", "30", r, sizeof r) && strstr(r, "data-value=\"0.8\"") &&
+              strstr(r, "<td data-col=\"kl_p_q\" class=\"none\">-</td>"),
+          "update at step 30 (no step of its own, no kl_p_q): %s", r);
+    CHECK(!row(html, "data-event-step", "41", r, sizeof r), "a rollback listed as a proposal update");
+    free(html);
+
+    /* an unreadable fit: a note, no target lines, still a report */
+    write_text(dir, "fdpg_fit.json", "{\"features\":[{\"name\":\"contains\",");
+    CHECK(report_write(dir, NULL) == TR_OK, "bad fit: %s", tr_errmsg());
+    if ((html = slurp(dir, "report.html"))) {
+        check_common(html);
+        CHECK(strstr(html, "<p class=\"warn fdpg-fit-bad\">fdpg_fit.json unreadable (not valid JSON)"), "bad fit noted");
+        CHECK(!strstr(html, "<line class=\"target\"") && !strstr(html, "<caption>lambda fit"), "no targets from a bad fit");
+        CHECK(find_chart(html, "fdpg/moment/contains", &s), "moment chart without a fit");
+        free(html);
+    }
+
+    /* fdpg_fit.json without fdpg metrics: no section */
+    write_text(dir, "fdpg_fit.json", "{\"features\":[{\"name\":\"contains\",\"requested\":0.5}]}");
+    write_text(dir, "metrics.jsonl", "{\"step\":1,\"reward/mean\":0.5,\"fdpgx\":1}\n{\"step\":2,\"reward/mean\":0.6}\n");
+    CHECK(report_write(dir, NULL) == TR_OK, "no fdpg: %s", tr_errmsg());
+    if ((html = slurp(dir, "report.html"))) {
+        check_common(html);
+        CHECK(!strstr(html, "id=\"fdpg\"") && !strstr(html, "lambda fit") && !strstr(html, "f-DPG"),
+              "f-DPG section without fdpg metrics");
+        CHECK(strstr(html, "RL run"), "plain RL run");
+        free(html);
+    }
+}
+
+/* Four f-DPG runs, one per divergence: the overlaid f-DPG charts, the
+ * requested moment dashed once, a run's proposal updates in its colour,
+ * and the last-10-steps means of the f-DPG summary. */
+static void test_fdpg_compare(const char *root) {
+    static const char *const DIV[] = {"fkl", "rkl", "js", "tv"};
+    static const double MOM[] = {0.3, 0.48, 0.55, 0.7};
+    char dirs[4][600], out[700];
+    const char *dp[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(dirs[i], sizeof dirs[i], "%s/fdpg_cmp_%s", root, DIV[i]);
+        if (mkdir(dirs[i], 0755)) {
+            perror(dirs[i]);
+            exit(2);
+        }
+        dp[i] = dirs[i];
+        char p[700];
+        snprintf(p, sizeof p, "%s/metrics.jsonl", dirs[i]);
+        FILE *f = fopen(p, "wb");
+        if (!f) exit(2);
+        for (int s = 1; s <= 30; s++) {
+            /* run i: kl_p_pi = (i+1)(1 - s/60), tv = (i+1)/10 (1 - s/60), distinct_2 = 0.5 + 0.1 i */
+            fprintf(f, "{\"step\":%d,\"acc\":0.5,\"fdpg/kl_p_pi\":%.6f,\"fdpg/tv_p_pi\":%.6f,\"fdpg/kl_pi_a\":%.6f,"
+                       "\"fdpg/moment/contains\":%.4f,\"fdpg/distinct_2\":%.2f}\n",
+                    s, (i + 1) * (1 - s / 60.0), (i + 1) / 10.0 * (1 - s / 60.0), 0.01 * s, MOM[i], 0.5 + 0.1 * i);
+            if (i == 1 && s == 15) fputs("{\"step\":15,\"event\":\"fdpg_q_update\",\"kl_p_pi\":1.5,\"kl_p_q\":2}\n", f);
+        }
+        fclose(f);
+        if (i < 3)
+            write_text(dirs[i], "fdpg_fit.json",
+                       "{\"features\":[{\"name\":\"contains\",\"requested\":0.5,\"base\":0.2,\"achieved\":0.5,"
+                       "\"lambda\":1.3}]}");
+    }
+    snprintf(out, sizeof out, "%s/fdpg_compare.html", root);
+    const char *labels[] = {"fkl", "rkl", "js", "tv"};
+    int rc = report_compare(dp, labels, 4, out);
+    CHECK(rc == TR_OK, "fdpg report_compare: %d %s", rc, tr_errmsg());
+    char *html = tr_read_file(out, NULL);
+    if (!html) {
+        CHECK(0, "no fdpg_compare.html");
+        return;
+    }
+    check_common(html);
+    const char *sec = strstr(html, "<section id=\"fdpg-curves\"><h2>f-DPG</h2>");
+    CHECK(sec != NULL, "f-DPG curves section");
+    static const char *const CH[] = {"fdpg/kl_p_pi", "fdpg/tv_p_pi", "fdpg/kl_pi_a", "fdpg/moment/contains",
+                                     "fdpg/distinct_2"};
+    Svg s;
+    const char *prev = sec;
+    for (int c = 0; c < 5; c++) {
+        check_chart(html, CH[c], 4);
+        CHECK(find_chart(html, CH[c], &s) && prev && s.a > prev, "chart %s missing or out of order", CH[c]);
+        prev = s.a;
+    }
+    CHECK(!find_chart(html, "fdpg/b_rate", &s) && !find_chart(html, "fdpg/reward", &s), "charts no run has");
+    check_point(html, "fdpg/kl_p_pi", "tv", -1, 30, 2.0);
+    check_point(html, "fdpg/moment/contains", "js", 0, 1, 0.55);
+    char c1[32], c2[32];
+    series_stroke(html, "fdpg/distinct_2", "js", c1, sizeof c1);
+    series_stroke(html, "acc", "js", c2, sizeof c2);
+    CHECK(!strcmp(c1, "#2ca02c") && !strcmp(c2, "#2ca02c"), "run js colours %s %s", c1, c2);
+    /* rkl's proposal update, in rkl's colour */
+    CHECK(find_chart(html, "fdpg/kl_p_pi", &s), "kl chart");
+    CHECK(count_in(s.a, s.z, "<line class=\"event\"") == 1 &&
+              mark_attr(&s, "event", "data-step", "15", "stroke", c1, sizeof c1) && !strcmp(c1, "#ff7f0e"),
+          "rkl's proposal update in its colour (%s)", c1);
+    /* the fits agree on 0.5 (tv has none): one grey dashed line */
+    CHECK(find_chart(html, "fdpg/moment/contains", &s), "moment chart");
+    CHECK(count_in(s.a, s.z, "<line class=\"target\"") == 1 &&
+              mark_attr(&s, "target", "data-target", "contains", "data-value", c1, sizeof c1) && !strcmp(c1, "0.5"),
+          "one target line at 0.5");
+
+    /* the f-DPG summary: means of the last 10 steps (21..30) */
+    static const char *const T = "<table class=\"summary fdpg\"";
+    for (int i = 0; i < 4; i++) {
+        double v = NAN, want_kl = (i + 1) * (1 - 25.5 / 60.0);
+        CHECK(table_cell(html, T, labels[i], "kl_p_pi", &v) == 1 && fabs(v - want_kl) < 1e-5,
+              "%s kl_p_pi mean %g, expected %g", labels[i], v, want_kl);
+        CHECK(table_cell(html, T, labels[i], "tv_p_pi", &v) == 1 && fabs(v - want_kl / 10) < 1e-5, "%s tv mean %g",
+              labels[i], v);
+        CHECK(table_cell(html, T, labels[i], "kl_pi_a", &v) == 1 && fabs(v - 0.255) < 1e-9, "%s kl_pi_a mean %g",
+              labels[i], v);
+        CHECK(table_cell(html, T, labels[i], "moment/contains", &v) == 1 && fabs(v - MOM[i]) < 1e-9,
+              "%s moment mean %g", labels[i], v);
+        CHECK(table_cell(html, T, labels[i], "distinct_2", &v) == 1 && fabs(v - (0.5 + 0.1 * i)) < 1e-9,
+              "%s distinct_2 mean %g", labels[i], v);
+        CHECK(table_cell(html, T, labels[i], "b_rate", &v) == -1, "b_rate column no run has");
+    }
+    /* best: the lowest KL (fkl), the moment closest to 0.5 (rkl), the most diverse (tv) */
+    char r[8192];
+    const char *tab = strstr(html, T), *rp;
+    CHECK(tab && (rp = strstr(tab, "<tr data-run=\"fkl\">")) && row(rp, "data-run", "fkl", r, sizeof r) &&
+              strstr(r, "<td data-col=\"kl_p_pi\" data-value=\"0.575\" class=\"best\">"),
+          "fkl best KL: %s", r);
+    CHECK(tab && (rp = strstr(tab, "<tr data-run=\"rkl\">")) && row(rp, "data-run", "rkl", r, sizeof r) &&
+              strstr(r, "<td data-col=\"moment/contains\" data-value=\"0.48\" class=\"best\">"),
+          "rkl closest moment: %s", r);
+    CHECK(tab && (rp = strstr(tab, "<tr data-run=\"tv\">")) && row(rp, "data-run", "tv", r, sizeof r) &&
+              strstr(r, "data-col=\"distinct_2\" data-value=\"0.8\" class=\"best\"") &&
+              !strstr(r, "data-col=\"kl_pi_a\" data-value=\"0.255\" class=\"best\""),
+          "tv most diverse, kl_pi_a not ranked: %s", r);
+    CHECK(strstr(html, "(requested 0.5)</small>"), "requested value in the moment header");
+    free(html);
+
+    /* the earlier comparison (no fdpg metrics) has no f-DPG parts */
+    char a[600], b2[600], c[600];
+    snprintf(a, sizeof a, "%s/cmpA/seed1", root);
+    snprintf(b2, sizeof b2, "%s/cmpB/seed1", root);
+    snprintf(c, sizeof c, "%s/other", root);
+    const char *plain[] = {a, b2, c};
+    CHECK(report_compare(plain, NULL, 3, out) == TR_OK, "plain compare: %s", tr_errmsg());
+    if ((html = tr_read_file(out, NULL))) {
+        CHECK(!strstr(html, "fdpg") && !strstr(html, "f-DPG"), "f-DPG parts in a comparison without fdpg metrics");
+        free(html);
+    }
+}
+
 int main(void) {
     char root[] = "/tmp/thinkrl_test_report_XXXXXX";
     if (!mkdtemp(root)) {
@@ -881,6 +1193,8 @@ int main(void) {
     test_errors(d[3]);
     test_ads(d[4]);
     test_compare(root);
+    test_fdpg(root);
+    test_fdpg_compare(root);
     if (!tu_fails) {
         char cmd[700];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

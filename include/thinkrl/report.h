@@ -1,7 +1,7 @@
 /* Run report: reads a run directory (metrics.jsonl, config.yaml,
- * samples.jsonl) and writes one self-contained HTML page with inline SVG line
- * charts; or compares several runs on one page (overlaid curves, a summary
- * table, the config keys that differ). No JavaScript, no network references;
+ * samples.jsonl, fdpg_fit.json) and writes one self-contained HTML page with
+ * inline SVG line charts; or compares several runs on one page (overlaid
+ * curves, a summary table, the config keys that differ). No JavaScript, no network references;
  * the page is the whole report. */
 #ifndef THINKRL_REPORT_H
 #define THINKRL_REPORT_H
@@ -23,6 +23,12 @@ extern "C" {
  * the later line's value (a resumed run that appended). Arrays are never
  * curves: they are skipped, except "ads/hist" (top level or "ads":{"hist"}).
  *
+ * A line with a string "event" ({"step":7,"event":"rollback",...}) is an
+ * event, not a step: it is not counted among the steps, its numbers make no
+ * curves, and it does not move the implicit step of the next line; without
+ * a "step" it belongs to the previous line's step. A repeated (step, event)
+ * keeps the later line.
+ *
  * "ads/hist": [c0, ..., c9] is the adaptive prompt sampler's histogram, c_k
  * prompts with a success-rate estimate p in [k/10, (k+1)/10) (the last bin
  * includes 1). Any length 1..64 of finite non-negative numbers is accepted
@@ -31,6 +37,26 @@ extern "C" {
  * chart (<svg data-metric="ads/hist">) of the first and the last histograms
  * and up to 3 evenly spaced between, one <g class="hist-step" data-step=N
  * data-counts="c0,c1,..."> of <rect class="bar" data-bin data-count> each.
+ *
+ * f-DPG: when a key starts with "fdpg/", the report gets a section
+ * <section id="fdpg"> ("f-DPG"): a final-values table (fdpg/kl_p_pi,
+ * kl_p_q, tv_p_pi, kl_pi_a, b_rate, every fdpg/moment/NAME, reward,
+ * distinct_2); the lambda fit from RUN/fdpg_fit.json when there is one
+ * ({"samples","iters","converged","ess","features":[{"name","requested",
+ * "base","achieved","lambda"}]}; <table class="fdpg-fit">, a row
+ * <tr data-feature=NAME> of <td data-col=C data-value=V> per feature; an
+ * unreadable file is noted, not fatal); the "fdpg_q_update" events
+ * ({"step","event":"fdpg_q_update","kl_p_pi","kl_p_q"}: offline mode, the
+ * proposal replaced by the policy) in <table class="fdpg-q-updates">, a row
+ * <tr data-event-step=K> each; then charts (each when its keys exist):
+ * "fdpg/kl_p_pi" (kl_p_pi and kl_p_q, the proposal updates as
+ * <line class="event" data-event="fdpg_q_update" data-step=K>),
+ * "fdpg/tv_p_pi", "fdpg/kl_pi_a", "fdpg/b_rate", one "fdpg/moment/NAME" per
+ * moment (the fit's requested value as <line class="target" data-target=NAME
+ * data-value=V>, dashed), "fdpg/reward", "fdpg/distinct" (distinct_1..3),
+ * and small ones for fdpg/log_z, pseudo_reward, baseline, ess, q_updates.
+ * Other fdpg/ keys go to "Other metrics". No fdpg/ key: no section, even
+ * with an fdpg_fit.json.
  *
  * Bad lines are skipped, not fatal: a line that is not a JSON object is
  * reported on stderr as "FILE:LINE: ... skipped" and listed in the report's
@@ -66,7 +92,21 @@ int report_write(const char *run_dir, const char *out_path);
  * with data-series=LABEL) for eval/acc, acc, reward/mean,
  * taco/consistency_rate, kl, entropy, len/mean, grad_norm, rrs/rollbacks,
  * rrs/deferred, ads/parked and every pattern/NAME/freq, each when a run has
- * it. report_compare uses target REPORT_TARGET_DEFAULT. */
+ * it.
+ *
+ * When a run has fdpg/ keys the page also gets <section id="fdpg-summary">:
+ * <table class="summary fdpg">, one <tr data-run=LABEL> per run, cells
+ * <td data-col=C data-value=V> holding the mean of the last 10 points of
+ * fdpg/C for C in kl_p_pi, tv_p_pi, kl_pi_a, b_rate, reward, distinct_2 and
+ * every moment/NAME, each column when some run has it ("best": the lowest
+ * KL and TV, the highest b_rate, reward and distinct_2, the moment closest
+ * to the value the runs' fdpg_fit.json agree on; kl_pi_a is not ranked);
+ * and <section id="fdpg-curves"> with overlaid charts of fdpg/kl_p_pi (each
+ * run's proposal updates dotted in its colour), fdpg/tv_p_pi,
+ * fdpg/kl_pi_a, fdpg/b_rate, every fdpg/moment/NAME (the requested value
+ * dashed: one grey line when the fits agree, else one per run in its
+ * colour), fdpg/reward and fdpg/distinct_2. report_compare uses target
+ * REPORT_TARGET_DEFAULT. */
 int report_compare(const char *const *run_dirs, const char *const *labels, int n, const char *out_path);
 int report_compare_target(const char *const *run_dirs, const char *const *labels, int n, double target,
                           const char *out_path);

@@ -1,7 +1,7 @@
 /* The run report: metrics.jsonl -> one self-contained report.html with inline
  * SVG line charts (nice ticks, grid, legend, a moving average over long series), a header
- * with final values and pattern-share shifts, the ADS prompt-difficulty histogram, the
- * last samples and the config; and the comparison page that overlays several runs.
+ * with final values and pattern-share shifts, the f-DPG section, the ADS prompt-difficulty
+ * histogram, the last samples and the config; and the comparison page that overlays runs.
  * It does not run JavaScript, fetch anything or read checkpoints. */
 #include <ctype.h>
 #include <math.h>
@@ -117,6 +117,19 @@ typedef struct {
     double c[HIST_MAX_BINS];
 } Hist;
 
+/* An event line ({"step":K,"event":"NAME",...}: a rollback, an f-DPG
+ * proposal update): something that happened at a step, not a step's values.
+ * Its top-level numbers are kept with it (the first EVENT_MAX_VALS). */
+#define EVENT_MAX_VALS 8
+typedef struct {
+    double x;
+    size_t seq; /* insertion order: a repeated (step, name) keeps the later line */
+    char name[48];
+    int nv;
+    char vk[EVENT_MAX_VALS][32];
+    double vv[EVENT_MAX_VALS];
+} Event;
+
 typedef struct {
     Series *s; /* first-appearance order */
     size_t n, cap;
@@ -126,6 +139,8 @@ typedef struct {
     size_t nsteps, capsteps;
     Hist *hist; /* the ADS difficulty histograms, sorted by step after load */
     size_t nhist, caphist;
+    Event *ev; /* event lines, sorted by step after load */
+    size_t nev, capev;
     size_t nseq;
     int64_t n_lines; /* non-empty lines */
     int64_t n_bad;
@@ -205,6 +220,7 @@ static void metrics_free(Metrics *m) {
     free(m->tab);
     free(m->steps);
     free(m->hist);
+    free(m->ev);
 }
 
 /* Copies line[0..n) to out, replacing bare NaN / Infinity / inf / nan tokens
@@ -303,6 +319,43 @@ static int cmp_pt(const void *a, const void *b) {
     return p->seq < q->seq ? -1 : p->seq > q->seq;
 }
 
+static int cmp_event(const void *a, const void *b) {
+    const Event *p = a, *q = b;
+    if (p->x != q->x) return p->x < q->x ? -1 : 1;
+    return p->seq < q->seq ? -1 : p->seq > q->seq;
+}
+
+/* Keeps an event line: its name and top-level finite numbers (not "step"). */
+static int metrics_event(Metrics *m, const cJSON *j, const char *name, double x) {
+    if (m->nev == m->capev) {
+        size_t cap = m->capev ? m->capev * 2 : 16;
+        Event *ne = realloc(m->ev, cap * sizeof *ne);
+        if (!ne) return tr_err(TR_ENOMEM, "out of memory");
+        m->ev = ne;
+        m->capev = cap;
+    }
+    Event *e = &m->ev[m->nev++];
+    memset(e, 0, sizeof *e);
+    e->x = x;
+    e->seq = m->nseq++;
+    snprintf(e->name, sizeof e->name, "%s", name);
+    for (const cJSON *it = j->child; it && e->nv < EVENT_MAX_VALS; it = it->next) {
+        if (!it->string || !strcmp(it->string, "step") || !cJSON_IsNumber(it) || !isfinite(it->valuedouble) ||
+            strlen(it->string) >= sizeof e->vk[0])
+            continue;
+        memcpy(e->vk[e->nv], it->string, strlen(it->string) + 1);
+        e->vv[e->nv++] = it->valuedouble;
+    }
+    return TR_OK;
+}
+
+/* The number key of event e, NAN when it has none. */
+static double event_value(const Event *e, const char *key) {
+    for (int i = 0; i < e->nv; i++)
+        if (!strcmp(e->vk[i], key)) return e->vv[i];
+    return NAN;
+}
+
 static int cmp_hist(const void *a, const void *b) {
     const Hist *p = a, *q = b;
     if (p->x != q->x) return p->x < q->x ? -1 : 1;
@@ -367,7 +420,20 @@ static int metrics_load(Metrics *m, const char *path) {
             continue;
         }
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
-        double x = cJSON_IsNumber(st) && isfinite(st->valuedouble) ? st->valuedouble : prev_step + 1;
+        const cJSON *evn = cJSON_GetObjectItemCaseSensitive(j, "event");
+        int has_step = cJSON_IsNumber(st) && isfinite(st->valuedouble);
+        if (cJSON_IsString(evn)) {
+            /* An event is no step: its numbers are no curves (kl_p_pi of an
+             * f-DPG proposal update is not a metric of its own), it neither
+             * counts as a step nor moves the implicit step of the next line.
+             * Without a step of its own it belongs to the previous line's. */
+            rc = metrics_event(m, j, evn->valuestring, has_step ? st->valuedouble : prev_step < 0 ? 0 : prev_step);
+            cJSON_Delete(j);
+            if (rc) goto cleanup;
+            line = next;
+            continue;
+        }
+        double x = has_step ? st->valuedouble : prev_step + 1;
         prev_step = x;
         keybuf[0] = 0;
         rc = metrics_walk(m, j, keybuf, 0, sizeof keybuf, x, 1);
@@ -413,6 +479,15 @@ static int metrics_load(Metrics *m, const char *path) {
             else m->hist[o++] = m->hist[i];
         }
         m->nhist = o;
+    }
+    if (m->nev) {
+        qsort(m->ev, m->nev, sizeof *m->ev, cmp_event);
+        size_t o = 0;
+        for (size_t i = 0; i < m->nev; i++) {
+            if (o && m->ev[o - 1].x == m->ev[i].x && !strcmp(m->ev[o - 1].name, m->ev[i].name)) m->ev[o - 1] = m->ev[i];
+            else m->ev[o++] = m->ev[i];
+        }
+        m->nev = o;
     }
     qsort(m->steps, m->nsteps, sizeof *m->steps, cmp_double);
     size_t u = 0;
@@ -503,6 +578,27 @@ typedef struct {
 
 enum { CHART_UNIT = 1, CHART_SMALL = 2 };
 
+/* A reference drawn over a chart's series: a dashed horizontal target line
+ * at y = v (an f-DPG moment's requested value) or a dotted vertical event
+ * line at step x = v (a proposal update). */
+typedef struct {
+    double v;
+    int colour;        /* index into PALETTE x DASHES; -1: grey */
+    const char *id;    /* a target's data-target, an event's data-event */
+    const char *label; /* a target's legend text, an event's tooltip */
+} Mark;
+
+typedef struct {
+    const Mark *target;
+    int ntarget;
+    const Mark *event;
+    int nevent;
+    const char *event_legend; /* one legend entry for all event lines; NULL: none */
+} Marks;
+
+/* Target lines that get a legend entry (all are drawn). */
+#define MARK_LEGEND_MAX 16
+
 /* Smoothing kicks in at this many points; the raw line stays, faded. */
 #define SMOOTH_MIN_POINTS 50
 
@@ -569,13 +665,19 @@ static int legend_layout(const Frame *f, double R, double fs, double title_h, co
     return row + 1;
 }
 
+static const char *mark_colour(int colour) { return colour < 0 ? "#888" : PALETTE[colour % N_PALETTE]; }
+
 /* One chart: <svg class="chart" data-metric=ID> with title, legend, grid,
  * axes with tick labels, and one <path class="series" data-series=KEY> per
  * series, KEY being the ref's id when it has one (plus <path class="smooth">
  * when long, <circle class="marker"> when sparse). Series without points are
- * left out; nothing is written if none has any. */
-static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef *sr, int ns,
-                      unsigned flags) {
+ * left out; nothing is written if none has any. mk (NULL: none) adds
+ * <line class="target" data-target data-value> lines, each with a
+ * <g class="legend-target"> entry, and <line class="event" data-event
+ * data-step> lines with one <g class="legend-event"> entry; both widen the
+ * axes to show them. */
+static void chart_svg_marks(Buf *b, const char *id, const char *title, const SeriesRef *sr, int ns,
+                            unsigned flags, const Marks *mk) {
     int small = (flags & CHART_SMALL) != 0;
     SeriesRef list[64];
     int n = 0;
@@ -594,6 +696,22 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
         }
     }
     if (!n) return;
+    int ntg = 0, nevm = 0; /* the finite marks, drawn */
+    Mark tg[64], evm[256];
+    for (int i = 0; mk && i < mk->ntarget && ntg < 64; i++)
+        if (isfinite(mk->target[i].v)) {
+            tg[ntg++] = mk->target[i];
+            ymin = fmin(ymin, mk->target[i].v);
+            ymax = fmax(ymax, mk->target[i].v);
+        }
+    for (int i = 0; mk && i < mk->nevent && nevm < 256; i++)
+        if (isfinite(mk->event[i].v)) {
+            evm[nevm++] = mk->event[i];
+            xmin = fmin(xmin, mk->event[i].v);
+            xmax = fmax(xmax, mk->event[i].v);
+        }
+    int nlt = ntg < MARK_LEGEND_MAX ? ntg : MARK_LEGEND_MAX;
+    int nle = nevm && mk->event_legend ? 1 : 0;
 
     /* Legend layout first: it sets the top margin. */
     Frame f;
@@ -601,9 +719,12 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
     f.L = small ? 48 : 58;
     double R = small ? 10 : 16, fs = small ? 10 : 11, cw = fs * 0.62;
     f.PW = f.W - f.L - R;
-    double lx[64], ly[64], lw[64], title_h = small ? 18 : 22;
+    double lx[64 + MARK_LEGEND_MAX + 1], ly[64 + MARK_LEGEND_MAX + 1], lw[64 + MARK_LEGEND_MAX + 1];
+    double title_h = small ? 18 : 22;
     for (int i = 0; i < n; i++) lw[i] = 18 + cw * (double)strlen(list[i].label) + 12;
-    int rows = legend_layout(&f, R, fs, title_h, lw, n, lx, ly);
+    for (int i = 0; i < nlt; i++) lw[n + i] = 18 + cw * (double)strlen(tg[i].label ? tg[i].label : "") + 12;
+    if (nle) lw[n + nlt] = 18 + cw * (double)strlen(mk->event_legend) + 12;
+    int rows = legend_layout(&f, R, fs, title_h, lw, n + nlt + nle, lx, ly);
     f.T = title_h + 14 + rows * (fs + 5);
     f.PH = small ? 110 : 210;
     f.H = f.T + f.PH + (small ? 32 : 36);
@@ -670,6 +791,30 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
                f.L, f.T + f.PH, f.L + f.PW, f.T + f.PH);
     buf_printf(b, "<text class=\"axis-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">step</text>\n",
                f.L + f.PW, f.H - 4);
+
+    /* events and targets under the series */
+    for (int i = 0; i < nevm; i++) {
+        double px = fx(&f, evm[i].v);
+        char st[32];
+        fmt_step(st, sizeof st, evm[i].v);
+        buf_puts(b, "<line class=\"event\" data-event=\"");
+        buf_esc(b, evm[i].id ? evm[i].id : "");
+        buf_printf(b, "\" data-step=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.2\" "
+                      "stroke-dasharray=\"2 3\"><title>",
+                   st, px, f.T, px, f.T + f.PH, mark_colour(evm[i].colour));
+        buf_esc(b, evm[i].label ? evm[i].label : evm[i].id ? evm[i].id : "");
+        buf_puts(b, "</title></line>\n");
+    }
+    for (int i = 0; i < ntg; i++) {
+        double py = fy(&f, tg[i].v);
+        buf_puts(b, "<line class=\"target\" data-target=\"");
+        buf_esc(b, tg[i].id ? tg[i].id : "");
+        buf_printf(b, "\" data-value=\"%.10g\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                      "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"><title>",
+                   tg[i].v, f.L, py, f.L + f.PW, py, mark_colour(tg[i].colour));
+        buf_esc(b, tg[i].label ? tg[i].label : "");
+        buf_puts(b, "</title></line>\n");
+    }
 
     /* series */
     double *ys = NULL, *sm = NULL, *ps = NULL; /* values, smoothed, prefix sums */
@@ -753,7 +898,29 @@ static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef
         buf_esc(b, list[i].label);
         buf_puts(b, "</text></g>");
     }
+    for (int i = 0; i < nlt; i++) {
+        double x = lx[n + i], y = ly[n + i] - fs * 0.35;
+        buf_puts(b, "<g class=\"legend-target\" data-target=\"");
+        buf_esc(b, tg[i].id ? tg[i].id : "");
+        buf_printf(b, "\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
+                      "stroke-dasharray=\"4 2\"/><text x=\"%.1f\" y=\"%.1f\">",
+                   x, y, x + 14, y, mark_colour(tg[i].colour), x + 18, ly[n + i]);
+        buf_esc(b, tg[i].label ? tg[i].label : "");
+        buf_puts(b, "</text></g>");
+    }
+    if (nle) {
+        double x = lx[n + nlt] + 7, y = ly[n + nlt];
+        buf_printf(b, "<g class=\"legend-event\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" "
+                      "stroke-width=\"1.2\" stroke-dasharray=\"2 2\"/><text x=\"%.1f\" y=\"%.1f\">",
+                   x, y - fs, x, y + 2, lx[n + nlt] + 18, y);
+        buf_esc(b, mk->event_legend);
+        buf_puts(b, "</text></g>");
+    }
     buf_puts(b, "</g>\n</svg>\n");
+}
+
+static void chart_svg(Buf *b, const char *id, const char *title, const SeriesRef *sr, int ns, unsigned flags) {
+    chart_svg_marks(b, id, title, sr, ns, flags, NULL);
 }
 
 /* ------------------------------------------------------------- histogram */
@@ -1161,9 +1328,9 @@ static int cmp_series_key(const void *a, const void *b) {
     return strcmp((*(Series *const *)a)->key, (*(Series *const *)b)->key);
 }
 
-/* Draws a main chart from fixed keys; marks them used. */
-static void chart_keys(Buf *b, Metrics *m, const char *id, const char *title, const char *const *keys, int nk,
-                       unsigned flags) {
+/* Draws a main chart from fixed keys (with marks, or NULL); marks them used. */
+static void chart_keys_marks(Buf *b, Metrics *m, const char *id, const char *title, const char *const *keys, int nk,
+                             unsigned flags, const Marks *mk) {
     SeriesRef sr[8];
     int n = 0;
     for (int i = 0; i < nk && n < 8; i++) {
@@ -1173,10 +1340,301 @@ static void chart_keys(Buf *b, Metrics *m, const char *id, const char *title, co
         sr[n] = (SeriesRef){s, s->key, n, NULL};
         n++;
     }
-    chart_svg(b, id, title, sr, n, flags);
+    chart_svg_marks(b, id, title, sr, n, flags, mk);
 }
 
-static void report_build(Buf *b, Metrics *m, const char *run_dir) {
+static void chart_keys(Buf *b, Metrics *m, const char *id, const char *title, const char *const *keys, int nk,
+                       unsigned flags) {
+    chart_keys_marks(b, m, id, title, keys, nk, flags, NULL);
+}
+
+/* ----------------------------------------------------------------- f-DPG */
+
+/* The f-DPG trainer logs fdpg/ metrics per step (KL(p||pi), TV(p, pi), KL(pi||a),
+ * the constraint's E_pi[b] or the moments E_pi[phi], diversity, and its
+ * estimator's state), "fdpg_q_update" events (offline: the proposal q was
+ * replaced by pi) and, for distributional targets, RUN/fdpg_fit.json (the
+ * lambda fit of the exponential family: requested, base and achieved
+ * moment per feature). */
+
+#define FDPG_MOMENT "fdpg/moment/"
+#define FDPG_Q_UPDATE "fdpg_q_update"
+#define FIT_MAX_FEATURES 64
+
+typedef struct {
+    char name[128];
+    double requested, base, achieved, lambda; /* NAN when absent */
+} FitFeature;
+
+enum { FIT_NONE, FIT_OK, FIT_BAD };
+
+/* RUN/fdpg_fit.json. */
+typedef struct {
+    int state; /* FIT_NONE (no file), FIT_OK, FIT_BAD (why says) */
+    char why[200];
+    double samples, iters, ess; /* NAN when absent */
+    int converged;              /* 1, 0; -1 when absent */
+    int nf, nf_file;            /* features kept, in the file */
+    FitFeature f[FIT_MAX_FEATURES];
+} Fit;
+
+static double json_num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? v->valuedouble : NAN;
+}
+
+/* Reads dir/fdpg_fit.json into ft. A missing or unreadable file is not an
+ * error of the report (ft->state says which); only out of memory is. */
+static int fit_read(Fit *ft, const char *dir) {
+    memset(ft, 0, sizeof *ft);
+    ft->converged = -1;
+    ft->samples = ft->iters = ft->ess = NAN;
+    size_t dl = strlen(dir), len;
+    char *path = malloc(dl + 24);
+    if (!path) return tr_err(TR_ENOMEM, "out of memory");
+    snprintf(path, dl + 24, "%s/fdpg_fit.json", dir);
+    char *text = tr_read_file(path, &len);
+    free(path);
+    if (!text) {
+        tr_err_clear();
+        return TR_OK;
+    }
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(j, "features");
+    if (!cJSON_IsObject(j) || !cJSON_IsArray(fs)) {
+        ft->state = FIT_BAD;
+        snprintf(ft->why, sizeof ft->why, "%s", !j ? "not valid JSON" : !cJSON_IsObject(j) ? "not a JSON object"
+                                                                       : "no \"features\" array");
+        cJSON_Delete(j);
+        return TR_OK;
+    }
+    ft->state = FIT_OK;
+    ft->samples = json_num(j, "samples");
+    ft->iters = json_num(j, "iters");
+    ft->ess = json_num(j, "ess");
+    const cJSON *cv = cJSON_GetObjectItemCaseSensitive(j, "converged");
+    if (cJSON_IsBool(cv)) ft->converged = cJSON_IsTrue(cv);
+    for (const cJSON *e = fs->child; e; e = e->next) {
+        ft->nf_file++;
+        if (!cJSON_IsObject(e) || ft->nf == FIT_MAX_FEATURES) continue;
+        FitFeature *f = &ft->f[ft->nf++];
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
+        if (cJSON_IsString(nm)) snprintf(f->name, sizeof f->name, "%s", nm->valuestring);
+        else snprintf(f->name, sizeof f->name, "#%d", ft->nf_file);
+        f->requested = json_num(e, "requested");
+        f->base = json_num(e, "base");
+        f->achieved = json_num(e, "achieved");
+        f->lambda = json_num(e, "lambda");
+    }
+    cJSON_Delete(j);
+    return TR_OK;
+}
+
+/* The requested value of feature name, NAN when the fit lacks it. */
+static double fit_requested(const Fit *ft, const char *name) {
+    if (!ft || ft->state != FIT_OK) return NAN;
+    for (int i = 0; i < ft->nf; i++)
+        if (!strcmp(ft->f[i].name, name)) return ft->f[i].requested;
+    return NAN;
+}
+
+/* Whether the run logged f-DPG: an fdpg/ metric (events alone do not make
+ * a section; they come with metrics). */
+static int fdpg_present(const Metrics *m) {
+    for (size_t i = 0; i < m->n; i++)
+        if (!strncmp(m->s[i].key, "fdpg/", 5)) return 1;
+    return 0;
+}
+
+/* The fdpg/moment/NAME series of m, first-appearance order, at most max. */
+static int fdpg_moments(const Metrics *m, Series **out, int max) {
+    int k = 0;
+    for (size_t i = 0; i < m->n && k < max; i++)
+        if (!strncmp(m->s[i].key, FDPG_MOMENT, strlen(FDPG_MOMENT)) && m->s[i].key[strlen(FDPG_MOMENT)])
+            out[k++] = &m->s[i];
+    return k;
+}
+
+static void td_val(Buf *b, const char *col, double v) {
+    if (isnan(v)) {
+        buf_printf(b, "<td data-col=\"%s\" class=\"none\">-</td>", col);
+        return;
+    }
+    char t[32];
+    fmt_val(t, sizeof t, v);
+    buf_printf(b, "<td data-col=\"%s\" data-value=\"%.10g\">%s</td>", col, v, t);
+}
+
+/* The lambda fit of the distributional target, as a table. */
+static void fdpg_fit_table(Buf *b, const Fit *ft) {
+    if (ft->state == FIT_BAD) {
+        buf_puts(b, "<p class=\"warn fdpg-fit-bad\">fdpg_fit.json unreadable (");
+        buf_esc(b, ft->why);
+        buf_puts(b, "): no lambda fit shown</p>\n");
+    }
+    if (ft->state != FIT_OK) return;
+    buf_puts(b, "<div class=\"fdpg-fit\"><table class=\"fdpg-fit\"><caption>lambda fit: requested / base / achieved "
+                "moment, lambda</caption>\n<tr><th>feature</th><th>requested</th><th title=\"E_a[phi], the base model\">"
+                "base</th><th title=\"E[phi] under the fitted target p\">achieved</th><th>lambda</th></tr>\n");
+    for (int i = 0; i < ft->nf; i++) {
+        const FitFeature *f = &ft->f[i];
+        buf_puts(b, "<tr data-feature=\"");
+        buf_esc(b, f->name);
+        buf_puts(b, "\"><td>");
+        buf_esc(b, f->name);
+        buf_puts(b, "</td>");
+        td_val(b, "requested", f->requested);
+        td_val(b, "base", f->base);
+        td_val(b, "achieved", f->achieved);
+        td_val(b, "lambda", f->lambda);
+        buf_puts(b, "</tr>\n");
+    }
+    buf_puts(b, "</table>\n<p class=\"meta fit-meta\">");
+    int any = 0;
+    char t[32];
+    if (!isnan(ft->samples)) {
+        fmt_val(t, sizeof t, ft->samples);
+        buf_printf(b, "%s samples", t);
+        any = 1;
+    }
+    if (!isnan(ft->iters)) {
+        fmt_val(t, sizeof t, ft->iters);
+        buf_printf(b, "%s%s iterations", any ? ", " : "", t);
+        any = 1;
+    }
+    if (ft->converged >= 0) {
+        buf_printf(b, "%s%s", any ? ", " : "",
+                   ft->converged ? "converged" : "<span class=\"warn-inline\" data-converged=\"false\">not converged</span>");
+        any = 1;
+    }
+    if (!isnan(ft->ess)) {
+        fmt_val(t, sizeof t, ft->ess);
+        buf_printf(b, "%sESS %s", any ? ", " : "", t);
+        any = 1;
+    }
+    if (ft->nf_file > ft->nf) buf_printf(b, "%s%d features not shown", any ? ", " : "", ft->nf_file - ft->nf);
+    buf_puts(b, "</p></div>\n");
+}
+
+/* Proposal updates listed in the table; the chart marks up to 256. */
+#define FDPG_EVENTS_LISTED 50
+
+/* The "f-DPG" section of a run with fdpg/ metrics: final values, the lambda
+ * fit, the proposal updates, the alignment / constraint / diversity charts
+ * (targets dashed, proposal updates dotted) and small charts of the
+ * estimator's state. Marks what it draws used. */
+static void report_fdpg(Buf *b, Metrics *m, const Fit *ft) {
+    if (!fdpg_present(m)) return;
+    Series *mom[64];
+    int nm = fdpg_moments(m, mom, 64);
+    size_t nq = 0;
+    for (size_t i = 0; i < m->nev; i++) nq += !strcmp(m->ev[i].name, FDPG_Q_UPDATE);
+
+    buf_printf(b, "<section id=\"fdpg\"><h2>f-DPG</h2>\n<p class=\"meta\" data-q-updates=\"%zu\">The policy pi "
+                  "trained towards the target distribution p: KL(p||pi) and TV(p, pi) measure the alignment (lower is "
+                  "better), KL(pi||a) the distance from the base model a.",
+               nq);
+    if (nq)
+        buf_printf(b, " Offline mode: the proposal q was replaced by pi %zu time%s (dotted lines on the KL chart).", nq,
+                   nq == 1 ? "" : "s");
+    buf_puts(b, "</p>\n<div class=\"tables\">\n");
+
+    static const char *const FINAL[] = {"fdpg/kl_p_pi", "fdpg/kl_p_q", "fdpg/tv_p_pi", "fdpg/kl_pi_a",
+                                        "fdpg/b_rate",  "fdpg/reward", "fdpg/distinct_2"};
+    int any = 0;
+    for (size_t i = 0; i < sizeof FINAL / sizeof *FINAL; i++) any |= metrics_find(m, FINAL[i]) != NULL;
+    if (any || nm) {
+        buf_puts(b, "<table class=\"final fdpg-final\"><tr><th>metric</th><th>first</th><th>final</th><th>min</th>"
+                    "<th>max</th></tr>\n");
+        for (size_t i = 0; i < sizeof FINAL / sizeof *FINAL; i++) {
+            row_metric(b, metrics_find(m, FINAL[i]));
+            if (i == 4)
+                for (int k = 0; k < nm; k++) row_metric(b, mom[k]);
+        }
+        buf_puts(b, "</table>\n");
+    }
+    fdpg_fit_table(b, ft);
+    if (nq) {
+        buf_printf(b, "<table class=\"fdpg-q-updates\"><caption>proposal updates (q &larr; pi)</caption>\n<tr><th>step</th>"
+                      "<th>KL(p||pi)</th><th>KL(p||q)</th></tr>\n");
+        size_t shown = 0;
+        for (size_t i = 0; i < m->nev && shown < FDPG_EVENTS_LISTED; i++) {
+            const Event *e = &m->ev[i];
+            if (strcmp(e->name, FDPG_Q_UPDATE)) continue;
+            char st[32];
+            fmt_step(st, sizeof st, e->x);
+            buf_printf(b, "<tr data-event-step=\"%s\"><td>%s</td>", st, st);
+            td_val(b, "kl_p_pi", event_value(e, "kl_p_pi"));
+            td_val(b, "kl_p_q", event_value(e, "kl_p_q"));
+            buf_puts(b, "</tr>\n");
+            shown++;
+        }
+        buf_puts(b, "</table>\n");
+        if (nq > shown) buf_printf(b, "<p class=\"meta\">%zu more proposal updates not listed</p>\n", nq - shown);
+    }
+    buf_puts(b, "</div>\n<div class=\"charts\">\n");
+
+    Mark ev[256];
+    int ne = 0;
+    char evlab[256][112];
+    for (size_t i = 0; i < m->nev && ne < 256; i++) {
+        const Event *e = &m->ev[i];
+        if (strcmp(e->name, FDPG_Q_UPDATE)) continue;
+        char st[32], a[32] = "-", c[32] = "-";
+        fmt_step(st, sizeof st, e->x);
+        double kp = event_value(e, "kl_p_pi"), kq = event_value(e, "kl_p_q");
+        if (!isnan(kp)) fmt_val(a, sizeof a, kp);
+        if (!isnan(kq)) fmt_val(c, sizeof c, kq);
+        snprintf(evlab[ne], sizeof evlab[ne], "q updated at step %s: KL(p||pi) %s, KL(p||q) %s", st, a, c);
+        ev[ne] = (Mark){e->x, -1, FDPG_Q_UPDATE, evlab[ne]};
+        ne++;
+    }
+    Marks kmk = {NULL, 0, ev, ne, "proposal update"};
+    static const char *const K_KL[] = {"fdpg/kl_p_pi", "fdpg/kl_p_q"}, *const K_TV[] = {"fdpg/tv_p_pi"},
+                             *const K_KLA[] = {"fdpg/kl_pi_a"}, *const K_B[] = {"fdpg/b_rate"},
+                             *const K_R[] = {"fdpg/reward"},
+                             *const K_D[] = {"fdpg/distinct_1", "fdpg/distinct_2", "fdpg/distinct_3"};
+    chart_keys_marks(b, m, "fdpg/kl_p_pi", "KL(p||pi) to the target (lower is better)", K_KL, 2, 0, &kmk);
+    chart_keys(b, m, "fdpg/tv_p_pi", "TV(p, pi) to the target (lower is better)", K_TV, 1, CHART_UNIT);
+    chart_keys(b, m, "fdpg/kl_pi_a", "KL(pi||a) from the base model", K_KLA, 1, 0);
+    chart_keys(b, m, "fdpg/b_rate", "Constraint satisfied: E_pi[b]", K_B, 1, CHART_UNIT);
+    for (int k = 0; k < nm; k++) {
+        const char *name = mom[k]->key + strlen(FDPG_MOMENT);
+        double req = fit_requested(ft, name);
+        char title[300], lab[64];
+        char rv[32];
+        fmt_val(rv, sizeof rv, req);
+        snprintf(title, sizeof title, "Moment %s: E_pi[phi]", name);
+        snprintf(lab, sizeof lab, "requested %s", rv);
+        Mark tg = {req, -1, name, lab};
+        Marks mk = {&tg, 1, NULL, 0, NULL};
+        const char *key = mom[k]->key;
+        chart_keys_marks(b, m, key, title, &key, 1, CHART_UNIT, isnan(req) ? NULL : &mk);
+    }
+    chart_keys(b, m, "fdpg/reward", "Reward: E_pi[r]", K_R, 1, 0);
+    chart_keys(b, m, "fdpg/distinct", "Diversity: distinct-1, -2, -3", K_D, 3, CHART_UNIT);
+    buf_puts(b, "</div>\n");
+
+    static const struct {
+        const char *key, *title;
+    } SMALL[] = {{"fdpg/log_z", "fdpg/log_z: log of the running Z estimate"},
+                 {"fdpg/pseudo_reward", "fdpg/pseudo_reward"},
+                 {"fdpg/baseline", "fdpg/baseline"},
+                 {"fdpg/ess", "fdpg/ess: effective sample size"},
+                 {"fdpg/q_updates", "fdpg/q_updates: proposal updates"}};
+    int nsmall = 0;
+    for (size_t i = 0; i < sizeof SMALL / sizeof *SMALL; i++) nsmall += metrics_find(m, SMALL[i].key) != NULL;
+    if (nsmall) {
+        buf_puts(b, "<div class=\"charts fdpg-estimator\">\n");
+        for (size_t i = 0; i < sizeof SMALL / sizeof *SMALL; i++)
+            chart_keys(b, m, SMALL[i].key, SMALL[i].title, &SMALL[i].key, 1, CHART_SMALL);
+        buf_puts(b, "</div>\n");
+    }
+    buf_puts(b, "</section>\n");
+}
+
+static void report_build(Buf *b, Metrics *m, const char *run_dir, const Fit *ft) {
     /* run name: the last path component */
     char name[512];
     size_t rl = strlen(run_dir);
@@ -1187,7 +1645,8 @@ static void report_build(Buf *b, Metrics *m, const char *run_dir) {
 
     Pattern pat[MAX_PATTERNS];
     int np = collect_patterns(m, pat);
-    int rl_run = metrics_find(m, "reward/mean") || metrics_find(m, "reward") || np > 0;
+    int fdpg = fdpg_present(m);
+    int rl_run = metrics_find(m, "reward/mean") || metrics_find(m, "reward") || np > 0 || fdpg;
     int sft_run = !rl_run && metrics_find(m, "loss");
 
     buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -1202,7 +1661,7 @@ static void report_build(Buf *b, Metrics *m, const char *run_dir) {
     fmt_step(s1, sizeof s1, m->steps[m->nsteps - 1]);
     buf_printf(b, " &middot; %s run &middot; <span class=\"steps\" data-steps=\"%zu\">%zu steps</span> (step %s to %s)"
                   " &middot; %zu metrics</p>\n",
-               rl_run ? "RL" : sft_run ? "SFT" : "unknown", m->nsteps, m->nsteps, s0, s1, m->n);
+               fdpg ? "RL (f-DPG)" : rl_run ? "RL" : sft_run ? "SFT" : "unknown", m->nsteps, m->nsteps, s0, s1, m->n);
     if (m->n_bad) {
         buf_printf(b, "<div class=\"warn\" data-bad-lines=\"%lld\">metrics.jsonl: %lld line%s skipped:", (long long)m->n_bad,
                    (long long)m->n_bad, m->n_bad > 1 ? "s" : "");
@@ -1266,6 +1725,7 @@ static void report_build(Buf *b, Metrics *m, const char *run_dir) {
     chart_keys(b, m, "clip_frac", "Clip fraction", K_CLIP, 1, 0);
     chart_keys(b, m, "lr", "Learning rate", K_LR, 1, 0);
     buf_puts(b, "</div>\n</section>\n");
+    report_fdpg(b, m, ft);
 
     if (np) {
         SeriesRef fr[MAX_PATTERNS], ar[MAX_PATTERNS];
@@ -1309,13 +1769,15 @@ int report_write(const char *run_dir, const char *out_path) {
     char *path = malloc(dl + 32), *outp = NULL;
     Metrics m;
     memset(&m, 0, sizeof m);
+    Fit fit;
     Buf b = {0};
     int rc = TR_OK;
     if (!path) return tr_err(TR_ENOMEM, "out of memory");
     snprintf(path, dl + 32, "%s/metrics.jsonl", run_dir);
     if ((rc = metrics_load(&m, path))) goto cleanup;
+    if ((rc = fit_read(&fit, run_dir))) goto cleanup;
 
-    report_build(&b, &m, run_dir);
+    report_build(&b, &m, run_dir, &fit);
     snprintf(path, dl + 32, "%s/samples.jsonl", run_dir);
     report_samples(&b, path);
 
@@ -1375,6 +1837,7 @@ typedef struct {
     char *label;
     Metrics m;
     Conf conf;
+    Fit fit;
 } Run;
 
 static void conf_kv_free(Conf *c) {
@@ -1620,23 +2083,35 @@ static void run_key(Buf *b, int colour) {
     buf_puts(b, "/></svg>");
 }
 
-/* One summary cell: class "best" on the best value of its column. */
-static void cell(Buf *b, const char *col, const double *v, int i, int n, int better) {
+/* One summary cell: class "best" on the best value of its column, judged
+ * by score (NULL: the values themselves). */
+static void cell(Buf *b, const char *col, const double *v, const double *score, int i, int n, int better) {
     if (isnan(v[i])) {
         buf_printf(b, "<td data-col=\"%s\" class=\"none\">-</td>", col);
         return;
     }
+    const double *sc = score ? score : v;
     int best = better != 0, have = 0;
     for (int j = 0; j < n; j++) {
-        if (isnan(v[j])) continue;
+        if (isnan(sc[j])) continue;
         have++;
-        if (better > 0 ? v[j] > v[i] : v[j] < v[i]) best = 0;
+        if (better > 0 ? sc[j] > sc[i] : sc[j] < sc[i]) best = 0;
     }
     char t[32];
     if (!strcmp(col, "target_step")) fmt_step(t, sizeof t, v[i]);
     else fmt_val(t, sizeof t, v[i]);
     buf_printf(b, "<td data-col=\"%s\" data-value=\"%.10g\"%s>%s</td>", col, v[i],
                best && have > 1 ? " class=\"best\"" : "", t);
+}
+
+/* The mean of the last k points of s (one step's batch is noisy); NAN
+ * without points. */
+static double series_tail_mean(const Series *s, size_t k) {
+    if (!s || !s->n) return NAN;
+    size_t k0 = s->n > k ? s->n - k : 0;
+    double sum = 0;
+    for (size_t i = k0; i < s->n; i++) sum += s->pts[i].y;
+    return sum / (double)(s->n - k0);
 }
 
 enum { COL_EVAL, COL_EVAL_BEST, COL_ACC, COL_TACO, COL_ROLLBACKS, COL_PARKED, COL_TARGET, N_COLS };
@@ -1653,12 +2128,7 @@ static void run_summary(const Metrics *m, double target, double *v) {
             if (isnan(v[COL_TARGET]) && s->pts[k].y >= target) v[COL_TARGET] = s->pts[k].x;
         }
     }
-    if ((s = metrics_find(m, "acc")) && s->n) { /* a mean: one step's batch is noisy */
-        size_t k0 = s->n > 10 ? s->n - 10 : 0;
-        double sum = 0;
-        for (size_t k = k0; k < s->n; k++) sum += s->pts[k].y;
-        v[COL_ACC] = sum / (double)(s->n - k0);
-    }
+    v[COL_ACC] = series_tail_mean(metrics_find(m, "acc"), 10);
     static const struct {
         int col;
         const char *key;
@@ -1696,7 +2166,133 @@ static void compare_summary(Buf *b, const Run *r, int n, double target) {
         for (int c = 0; c < N_COLS; c++) {
             double col[REPORT_MAX_RUNS];
             for (int j = 0; j < n; j++) col[j] = v[j][c];
-            cell(b, COLS[c].id, col, i, n, COLS[c].better);
+            cell(b, COLS[c].id, col, NULL, i, n, COLS[c].better);
+        }
+        buf_puts(b, "</tr>\n");
+    }
+    buf_puts(b, "</table>\n</section>\n");
+    free(v);
+}
+
+/* The requested value of moment name that the runs' fits agree on: NAN
+ * when no run's fit has it, or when they differ (*differ set). */
+static double compare_requested(const Run *r, int n, const char *name, int *differ) {
+    double req = NAN;
+    *differ = 0;
+    for (int i = 0; i < n; i++) {
+        double q = fit_requested(&r[i].fit, name);
+        if (isnan(q)) continue;
+        if (isnan(req)) req = q;
+        else if (q != req) *differ = 1;
+    }
+    return *differ ? NAN : req;
+}
+
+/* The union of the runs' fdpg/moment/NAME keys, first-appearance order. */
+static int compare_moments(const Run *r, int n, const char **out, int max) {
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        Series *mom[64];
+        int nm = fdpg_moments(&r[i].m, mom, 64);
+        for (int q = 0; q < nm && k < max; q++) {
+            int seen = 0;
+            for (int j = 0; j < k && !seen; j++) seen = !strcmp(out[j], mom[q]->key);
+            if (!seen) out[k++] = mom[q]->key;
+        }
+    }
+    return k;
+}
+
+/* The f-DPG summary when a run has fdpg/ metrics: per run the mean of the
+ * last 10 steps of each main f-DPG metric some run has, one row
+ * <tr data-run> each, cells <td data-col=KEY-without-"fdpg/"> as in the
+ * summary. A moment's best cell is the one closest to the requested value
+ * (when the fits agree on it). */
+static void compare_fdpg_summary(Buf *b, const Run *r, int n) {
+    int any = 0;
+    for (int i = 0; i < n; i++) any |= fdpg_present(&r[i].m);
+    if (!any) return;
+    static const struct {
+        const char *key, *head;
+        int better;
+    } FC[] = {{"fdpg/kl_p_pi", "KL(p||pi)", -1},   {"fdpg/tv_p_pi", "TV(p, pi)", -1},
+              {"fdpg/kl_pi_a", "KL(pi||a)", 0},    {"fdpg/b_rate", "E_pi[b]", 1},
+              {"fdpg/reward", "E_pi[r]", 1},       {"fdpg/distinct_2", "distinct-2", 1}};
+    enum { NFC = sizeof FC / sizeof *FC };
+    const char *mk[64];
+    int nm = compare_moments(r, n, mk, 64);
+    /* columns: the fixed ones some run has, then the moments */
+    const char *ck[NFC + 64];
+    int cb[NFC + 64], nc = 0;
+    for (int c = 0; c < NFC; c++) {
+        int has = 0;
+        for (int i = 0; i < n && !has; i++) has = metrics_find(&r[i].m, FC[c].key) != NULL;
+        if (has) {
+            ck[nc] = FC[c].key;
+            cb[nc++] = FC[c].better;
+        }
+    }
+    for (int q = 0; q < nm; q++) {
+        ck[nc] = mk[q];
+        cb[nc++] = -2; /* closest to the requested value */
+    }
+    double *v = malloc((size_t)n * (size_t)(nc ? nc : 1) * sizeof *v);
+    if (!v) {
+        b->oom = 1;
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < nc; c++) v[i * nc + c] = series_tail_mean(metrics_find(&r[i].m, ck[c]), 10);
+
+    buf_puts(b, "<section id=\"fdpg-summary\"><h2>f-DPG summary</h2>\n<p class=\"meta\">Means of the last 10 steps; "
+                "for a moment the best run is the closest to the requested value.</p>\n<table class=\"summary fdpg\">"
+                "<tr><th>run</th>");
+    for (int c = 0; c < nc; c++) {
+        buf_puts(b, "<th title=\"mean of the last 10 steps\">");
+        if (cb[c] == -2) {
+            const char *name = ck[c] + strlen(FDPG_MOMENT);
+            int differ;
+            double req = compare_requested(r, n, name, &differ);
+            buf_puts(b, "E_pi[phi] ");
+            buf_esc(b, name);
+            if (!isnan(req)) {
+                char t[32];
+                fmt_val(t, sizeof t, req);
+                buf_printf(b, " <small>(requested %s)</small>", t);
+            }
+        } else {
+            for (int f = 0; f < NFC; f++)
+                if (!strcmp(FC[f].key, ck[c])) buf_esc(b, FC[f].head);
+        }
+        buf_puts(b, "</th>");
+    }
+    buf_puts(b, "</tr>\n");
+    for (int i = 0; i < n; i++) {
+        buf_puts(b, "<tr data-run=\"");
+        buf_esc(b, r[i].label);
+        buf_puts(b, "\"><td>");
+        run_key(b, i);
+        buf_esc(b, r[i].label);
+        buf_puts(b, "</td>");
+        for (int c = 0; c < nc; c++) {
+            double col[REPORT_MAX_RUNS], score[REPORT_MAX_RUNS];
+            int better = cb[c];
+            const double *sc = NULL;
+            for (int j = 0; j < n; j++) col[j] = v[j * nc + c];
+            if (better == -2) {
+                int differ;
+                double req = compare_requested(r, n, ck[c] + strlen(FDPG_MOMENT), &differ);
+                better = isnan(req) ? 0 : -1;
+                for (int j = 0; j < n; j++) score[j] = fabs(col[j] - req);
+                sc = score;
+            }
+            char id[160];
+            snprintf(id, sizeof id, "%s", ck[c] + 5); /* without "fdpg/" */
+            Buf ce = {0}; /* the column id, escaped for the attribute */
+            buf_esc(&ce, id);
+            cell(b, ce.p ? ce.p : "", col, sc, i, n, better);
+            if (ce.oom) b->oom = 1;
+            free(ce.p);
         }
         buf_puts(b, "</tr>\n");
     }
@@ -1782,10 +2378,78 @@ static void compare_config(Buf *b, const Run *r, int n) {
 }
 
 /* One overlaid chart: key from every run that has it, in the run's style. */
-static void compare_chart(Buf *b, const Run *r, int n, const char *key, const char *title, unsigned flags) {
+static void compare_chart_marks(Buf *b, const Run *r, int n, const char *key, const char *title, unsigned flags,
+                                const Marks *mk) {
     SeriesRef sr[REPORT_MAX_RUNS];
     for (int i = 0; i < n; i++) sr[i] = (SeriesRef){metrics_find(&r[i].m, key), r[i].label, i, r[i].label};
-    chart_svg(b, key, title, sr, n, flags);
+    chart_svg_marks(b, key, title, sr, n, flags, mk);
+}
+
+static void compare_chart(Buf *b, const Run *r, int n, const char *key, const char *title, unsigned flags) {
+    compare_chart_marks(b, r, n, key, title, flags, NULL);
+}
+
+/* The f-DPG curves of the runs (one per divergence, say) overlaid: KL(p||pi)
+ * with each run's proposal updates dotted in its colour, TV(p, pi),
+ * KL(pi||a), E_pi[b], every moment with its requested value dashed (one
+ * grey line when the fits agree, else one per run in its colour), E_pi[r]
+ * and distinct-2. Nothing without fdpg/ metrics. */
+static void compare_fdpg(Buf *b, const Run *r, int n) {
+    int any = 0;
+    for (int i = 0; i < n; i++) any |= fdpg_present(&r[i].m);
+    if (!any) return;
+    buf_puts(b, "<section id=\"fdpg-curves\"><h2>f-DPG</h2>\n<div class=\"charts\">\n");
+    Mark *ev = malloc(256 * sizeof *ev);
+    char(*evlab)[96] = malloc(256 * sizeof *evlab);
+    int ne = 0;
+    if (!ev || !evlab) b->oom = 1;
+    for (int i = 0; i < n && ev && evlab; i++)
+        for (size_t k = 0; k < r[i].m.nev && ne < 256; k++) {
+            const Event *e = &r[i].m.ev[k];
+            if (strcmp(e->name, FDPG_Q_UPDATE)) continue;
+            char st[32];
+            fmt_step(st, sizeof st, e->x);
+            snprintf(evlab[ne], sizeof evlab[ne], "%.60s: q updated at step %s", r[i].label, st);
+            ev[ne] = (Mark){e->x, i, FDPG_Q_UPDATE, evlab[ne]};
+            ne++;
+        }
+    Marks kmk = {NULL, 0, ev, ne, "proposal update"};
+    compare_chart_marks(b, r, n, "fdpg/kl_p_pi", "KL(p||pi) to the target (fdpg/kl_p_pi, lower is better)", 0, &kmk);
+    compare_chart(b, r, n, "fdpg/tv_p_pi", "TV(p, pi) to the target (fdpg/tv_p_pi, lower is better)", CHART_UNIT);
+    compare_chart(b, r, n, "fdpg/kl_pi_a", "KL(pi||a) from the base model (fdpg/kl_pi_a)", 0);
+    compare_chart(b, r, n, "fdpg/b_rate", "Constraint satisfied: E_pi[b] (fdpg/b_rate)", CHART_UNIT);
+    free(ev);
+    free(evlab);
+    const char *mk[64];
+    int nm = compare_moments(r, n, mk, 64);
+    for (int q = 0; q < nm; q++) {
+        const char *name = mk[q] + strlen(FDPG_MOMENT);
+        int differ, nt = 0;
+        double req = compare_requested(r, n, name, &differ);
+        Mark tg[REPORT_MAX_RUNS];
+        char lab[REPORT_MAX_RUNS][96], t[32];
+        if (!isnan(req)) {
+            fmt_val(t, sizeof t, req);
+            snprintf(lab[0], sizeof lab[0], "requested %s", t);
+            tg[nt++] = (Mark){req, -1, name, lab[0]};
+        } else if (differ) {
+            for (int i = 0; i < n; i++) {
+                double qv = fit_requested(&r[i].fit, name);
+                if (isnan(qv)) continue;
+                fmt_val(t, sizeof t, qv);
+                snprintf(lab[nt], sizeof lab[nt], "%.60s: requested %s", r[i].label, t);
+                tg[nt] = (Mark){qv, i, name, lab[nt]};
+                nt++;
+            }
+        }
+        char title[300];
+        snprintf(title, sizeof title, "Moment %s: E_pi[phi] (%s)", name, mk[q]);
+        Marks mm = {tg, nt, NULL, 0, NULL};
+        compare_chart_marks(b, r, n, mk[q], title, CHART_UNIT, &mm);
+    }
+    compare_chart(b, r, n, "fdpg/reward", "Reward: E_pi[r] (fdpg/reward)", 0);
+    compare_chart(b, r, n, "fdpg/distinct_2", "Diversity: distinct-2 (fdpg/distinct_2)", CHART_UNIT);
+    buf_puts(b, "</div>\n</section>\n");
 }
 
 static void compare_build(Buf *b, const Run *r, int n, double target) {
@@ -1818,6 +2482,7 @@ static void compare_build(Buf *b, const Run *r, int n, double target) {
     buf_puts(b, "</table>\n</header>\n");
 
     compare_summary(b, r, n, target);
+    compare_fdpg_summary(b, r, n);
     compare_config(b, r, n);
 
     static const struct {
@@ -1854,7 +2519,9 @@ static void compare_build(Buf *b, const Run *r, int n, double target) {
         snprintf(title, sizeof title, "Share of pattern %.*s (%s)", (int)(strlen(pk[q]) - 13), pk[q] + 8, pk[q]);
         compare_chart(b, r, n, pk[q], title, CHART_UNIT);
     }
-    buf_puts(b, "</div>\n</section>\n<footer class=\"meta\">written by thinkrl report</footer>\n</body></html>\n");
+    buf_puts(b, "</div>\n</section>\n");
+    compare_fdpg(b, r, n);
+    buf_puts(b, "<footer class=\"meta\">written by thinkrl report</footer>\n</body></html>\n");
 }
 
 int report_compare_target(const char *const *run_dirs, const char *const *labels, int n, double target,
@@ -1890,6 +2557,7 @@ int report_compare_target(const char *const *run_dirs, const char *const *labels
             goto cleanup;
         }
         if ((rc = conf_read(&r[i].conf, run_dirs[i]))) goto cleanup;
+        if ((rc = fit_read(&r[i].fit, run_dirs[i]))) goto cleanup;
     }
     compare_build(&b, r, n, target);
     if (b.oom) {
