@@ -16,3 +16,6 @@ set_tests_properties(rl_cli PROPERTIES FIXTURES_REQUIRED rl_base TIMEOUT 600)
 add_test(NAME rl_presets COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/rl_presets.sh $<TARGET_FILE:thinkrl> ${PYTHON_TORCH}
          ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(rl_presets PROPERTIES FIXTURES_REQUIRED rl_base TIMEOUT 900)
+add_test(NAME rl_fdpg COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/rl_fdpg.sh $<TARGET_FILE:thinkrl> ${PYTHON_TORCH}
+         ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(rl_fdpg PROPERTIES FIXTURES_REQUIRED rl_base TIMEOUT 900)

@@ -6,7 +6,8 @@
  * updates (and a critic for gae) -> metrics.jsonl, samples.jsonl, atomic
  * checkpoints with exact resume. The TACO mechanics (taco.h) plug in: the
  * ads prompt sampler, deferral of problematic groups and rollback of
- * spiking steps (rrs). Policy, reference and critic live side by
+ * spiking steps (rrs). algo.adv=fdpg trains toward a target distribution
+ * instead (fdpg.h): same rollouts, checkpoints and metrics. Policy, reference and critic live side by
  * side in one process; nothing is synchronised. */
 #ifndef THINKRL_RL_TRAIN_H
 #define THINKRL_RL_TRAIN_H
@@ -66,6 +67,16 @@ typedef struct {
     char *kl_estimator;        /* k1 | k2 | k3 */
     char *kl_placement;        /* loss | reward */
     char *reward;              /* reward spec (reward_set_parse) */
+    /* f-DPG (algo.adv=fdpg; fdpg.h): the target and the divergence */
+    char *fdpg_div;            /* fkl | rkl | js | tv | chi2 */
+    char *fdpg_target;         /* pointwise | distributional | tilt */
+    char *fdpg_constraint;     /* pointwise: reward spec of b(x) */
+    char *fdpg_features;       /* distributional: reward spec of phi(x), weights = requested moments */
+    double fdpg_beta;          /* tilt: P = a exp(r / beta) */
+    double fdpg_clip_logt, fdpg_fit_tol;
+    int64_t fdpg_baseline;     /* samples in the moving-average baseline (0: none) */
+    int fdpg_offline;          /* sample from a proposal q, replaced by pi when it is closer to p */
+    int64_t fdpg_q_every, fdpg_fit_samples, fdpg_fit_iters;
     /* critic (gae) */
     char *critic_mode;         /* separate | shared */
     double critic_lr, critic_eps_v, critic_coef;

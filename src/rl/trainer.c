@@ -27,6 +27,7 @@
 #include "thinkrl/task.h"
 #include "thinkrl/tokenizer.h"
 #include "thinkrl/verify.h"
+#include "rl/fdpg_run.h"
 #include "train/run_util.h"
 
 /* debug.fault: "nan@K" -> FAULT_NAN, "spike@K" -> FAULT_SPIKE (*step = K);
@@ -87,7 +88,7 @@ static const ConfField RL_FIELDS[] = {
     FLD("rrs.max_retries", CONF_INT, rrs_max_retries, "3", "rrs: rollbacks in a row before the run stops with an error", "1.."),
     FLD("debug.fault", CONF_STR, debug_fault, "", "fault injection for tests: nan@K (NaN gradient) or spike@K (loss and gradient x 1000) in the first try of step K", NULL),
     FLD("debug.dump_rollback", CONF_BOOL, debug_dump_rollback, "false", "write the state each rollback restores as RUN/rollback/ckpt/step-N (tests)", NULL),
-    FLD("algo.adv", CONF_ENUM, adv, "grpo", "advantage estimator", "grpo|dr_grpo|rloo|reinforce_pp|reinforce_pp_baseline|remax|gae"),
+    FLD("algo.adv", CONF_ENUM, adv, "grpo", "advantage estimator", "grpo|dr_grpo|rloo|reinforce_pp|reinforce_pp_baseline|remax|gae|fdpg"),
     FLD("algo.gamma", CONF_FLOAT, gamma, "1.0", "discount (reinforce_pp*, gae)", "0..1"),
     FLD("algo.lambda_actor", CONF_FLOAT, lambda_actor, "0.95", "gae: lambda of the advantages", "0..1"),
     FLD("algo.lambda_critic", CONF_FLOAT, lambda_critic, "1.0", "gae: lambda of the critic targets", "0..1"),
@@ -103,6 +104,18 @@ static const ConfField RL_FIELDS[] = {
     FLD("kl.estimator", CONF_ENUM, kl_estimator, "k3", "per-token KL estimator", "k1|k2|k3"),
     FLD("kl.placement", CONF_ENUM, kl_placement, "loss", "KL in the loss (GRPO) or subtracted from the token reward (PPO, REINFORCE++)", "loss|reward"),
     FLD("reward.spec", CONF_STR, reward, "accuracy:1,format:0.1", "weighted reward functions, e.g. accuracy:1,format:0.1,length(max=64,cache=16)", NULL),
+    FLD("fdpg.divergence", CONF_ENUM, fdpg_div, "js", "fdpg: the f-divergence D_f(pi || p) minimised: forward KL (DPG), reverse KL (RL with a KL penalty), Jensen-Shannon, total variation, chi-square", "fkl|rkl|js|tv|chi2"),
+    FLD("fdpg.target", CONF_ENUM, fdpg_target, "pointwise", "fdpg: P(x) = a(x) b(x) (pointwise), a(x) exp(lambda . phi(x)) (distributional) or a(x) exp(r(x) / beta) (tilt); a = model.path", "pointwise|distributional|tilt"),
+    FLD("fdpg.constraint", CONF_STR, fdpg_constraint, "", "fdpg pointwise: reward functions as b(x) (1 when each is >= 0.5), e.g. contains(words=chess)", NULL),
+    FLD("fdpg.features", CONF_STR, fdpg_features, "", "fdpg distributional: reward functions as features phi, each weight the requested moment, e.g. contains(words='She|her'):0.5", NULL),
+    FLD("fdpg.beta", CONF_FLOAT, fdpg_beta, "1", "fdpg tilt: P = a exp(r / beta), r = reward.spec", "0.."),
+    FLD("fdpg.baseline", CONF_INT, fdpg_baseline, "1024", "fdpg: samples in the moving-average baseline of the pseudo-reward (0: none)", "0.."),
+    FLD("fdpg.clip_logt", CONF_FLOAT, fdpg_clip_logt, "10", "fdpg: |log pi/p| is clamped to this before f' (a sample outside the support sits at +bound)", "0.."),
+    FLD("fdpg.offline", CONF_BOOL, fdpg_offline, "false", "fdpg: sample a proposal q (a frozen copy of the policy), weight by pi/q, replace q by pi when the importance-sampled KL(p||pi) beats KL(p||q)", NULL),
+    FLD("fdpg.q_every", CONF_INT, fdpg_q_every, "10", "fdpg offline: steps between proposal checks", "1.."),
+    FLD("fdpg.fit_samples", CONF_INT, fdpg_fit_samples, "1024", "fdpg distributional: samples of the base that lambda is fitted on", "16.."),
+    FLD("fdpg.fit_tol", CONF_FLOAT, fdpg_fit_tol, "1e-3", "fdpg distributional: largest moment error the lambda fit accepts", "0.."),
+    FLD("fdpg.fit_iters", CONF_INT, fdpg_fit_iters, "100", "fdpg distributional: Newton iterations of the lambda fit", "1.."),
     FLD("critic.mode", CONF_ENUM, critic_mode, "separate", "gae: the critic is a separate copy of the model, or a value head on the policy trunk", "separate|shared"),
     FLD("critic.lr", CONF_FLOAT, critic_lr, "1e-3", "critic learning rate (separate) / value head learning rate (shared)", "0.."),
     FLD("critic.eps_v", CONF_FLOAT, critic_eps_v, "0.2", "value clipping range (0: off)", "0.."),
@@ -153,6 +166,10 @@ int rl_config_check(const RlConfig *c) {
     int64_t n = c->prompts * c->group;
     if (c->minibatches > n) return tr_err(TR_EINVAL, "train.minibatches %lld exceeds the %lld responses of a step",
                                           (long long)c->minibatches, (long long)n);
+    if (!strcmp(c->adv, "fdpg")) {
+        int rc = fdpg_config_check(c);
+        if (rc) return rc;
+    }
     int64_t fk;
     if (c->debug_fault && *c->debug_fault && fault_parse(c->debug_fault, &fk) < 0)
         return tr_err(TR_EINVAL, "debug.fault: expected nan@K or spike@K with K >= 1, got '%s'", c->debug_fault);
@@ -228,6 +245,13 @@ typedef struct {
     int64_t fault_step;
     int fault_fired;
     uint8_t *skip;             /* train.n scratch flags for ads draws */
+    /* f-DPG (algo.adv=fdpg) */
+    int fdpg;
+    FdpgRun fd;
+    Model prop;                /* offline: the proposal q (a frozen copy of the policy) */
+    Model *gen;                /* the model that samples: &pol, or &prop offline */
+    FdpgStats fst;             /* this step's estimates */
+    double fd_val_mean[FDPG_MAX_FEATURES], fd_baseline, fd_log_z, fd_distinct[3];
 } Run;
 
 /* Responses of one step: n of them in groups of G (rec: record index). */
@@ -504,7 +528,7 @@ static int generate_step(Run *r, Roll *out, GenStats *gs) {
         RolloutConfig rcfg;
         rollout_setup(r, &rcfg, G, (float)c->temperature, rng_u64(&r->rng));
         double t0 = tr_time();
-        if ((rc = rollout_generate(&r->pol, pr, P, &rcfg, g.ro, NULL))) break;
+        if ((rc = rollout_generate(r->gen, pr, P, &rcfg, g.ro, NULL))) break;
         double t1 = tr_time();
         gs->gen_s += t1 - t0;
         if ((rc = score(r, &g, 0, P * G))) break;
@@ -631,7 +655,8 @@ typedef struct {
     int64_t *off;
     int *len;
     float *old, *ref, *adv, *ret, *val, *tokr, *reward, *baseline;
-    float *cur;    /* the policy's log-probs before the update (rrs.logratio_max) */
+    float *cur;    /* the policy's log-probs before the update (rrs.logratio_max, fdpg offline) */
+    double *coef;  /* fdpg: the loss coefficient of each response (N) */
 } Packed;
 
 static void packed_free(Packed *p) {
@@ -644,6 +669,7 @@ static void packed_free(Packed *p) {
     free(p->val);
     free(p->tokr);
     free(p->cur);
+    free(p->coef);
     free(p->reward);
     free(p->baseline);
     memset(p, 0, sizeof *p);
@@ -657,7 +683,8 @@ static int packed_init(Packed *p, const Roll *g) {
     p->len = malloc(NN * sizeof *p->len);
     p->reward = malloc(NN * sizeof(float));
     p->baseline = malloc(NN * sizeof(float));
-    if (!p->off || !p->len || !p->reward || !p->baseline) return tr_err(TR_ENOMEM, "out of memory");
+    p->coef = calloc(NN, sizeof(double));
+    if (!p->off || !p->len || !p->reward || !p->baseline || !p->coef) return tr_err(TR_ENOMEM, "out of memory");
     int64_t n = 0;
     for (int i = 0; i < N; i++) {
         p->off[i] = n;
@@ -725,7 +752,7 @@ static int prepare(Run *r, const Roll *g, Packed *pk, Micro *m, double *ref_s) {
                        (size_t)g->ro[i].n * sizeof(float));
             }
         }
-        if (r->c->rrs_groups && r->c->rrs_logratio_max > 0) {
+        if ((r->c->rrs_groups && r->c->rrs_logratio_max > 0) || (r->fdpg && r->fd.offline)) {
             if ((rc = model_forward(&r->pol, &b, m->tgt, m->lp, NULL))) break;
             for (int k = 0; k < n; k++) {
                 int i = idx[s + k];
@@ -794,7 +821,9 @@ static void gather(const Packed *pk, const int *idx, int n, const float *src, fl
 typedef struct {
     float *lp, *old, *ref, *adv, *ret, *val, *v, *d, *dv;
     int *len;
+    double *coef;
     size_t cap;
+    int cap_rows;
 } Scratch;
 
 static void scratch_free(Scratch *s) {
@@ -808,11 +837,12 @@ static void scratch_free(Scratch *s) {
     free(s->d);
     free(s->dv);
     free(s->len);
+    free(s->coef);
     memset(s, 0, sizeof *s);
 }
 
 static int scratch_reserve(Scratch *s, size_t ntok, int rows) {
-    if (ntok <= s->cap && s->len) return TR_OK;
+    if (ntok <= s->cap && rows <= s->cap_rows && s->len) return TR_OK;
     scratch_free(s);
     size_t n = ntok > 1 ? ntok : 1;
     s->lp = malloc(n * sizeof(float));
@@ -825,9 +855,11 @@ static int scratch_reserve(Scratch *s, size_t ntok, int rows) {
     s->d = malloc(n * sizeof(float));
     s->dv = malloc(n * sizeof(float));
     s->len = malloc((size_t)(rows > 0 ? rows : 1) * sizeof(int));
-    if (!s->lp || !s->old || !s->ref || !s->adv || !s->ret || !s->val || !s->v || !s->d || !s->dv || !s->len)
+    s->coef = malloc((size_t)(rows > 0 ? rows : 1) * sizeof(double));
+    if (!s->lp || !s->old || !s->ref || !s->adv || !s->ret || !s->val || !s->v || !s->d || !s->dv || !s->len || !s->coef)
         return tr_err(TR_ENOMEM, "out of memory");
     s->cap = n;
+    s->cap_rows = rows > 0 ? rows : 1;
     return TR_OK;
 }
 
@@ -869,7 +901,15 @@ static int micro_step(Run *r, const Roll *g, const Packed *pk, const int *idx, i
         PolicyLossCfg pc = r->pc;
         pc.norm_count = pol_norm;
         PolicyLossStats ps;
-        if ((rc = policy_loss(&pc, &mb, sc->lp, sc->old, r->has_ref ? sc->ref : NULL, sc->adv, sc->d, &ps))) return rc;
+        if ((rc = policy_loss(&pc, &mb, sc->lp, sc->old, r->has_ref ? sc->ref : NULL, sc->adv, r->fdpg ? NULL : sc->d,
+                              &ps)))
+            return rc;
+        if (r->fdpg) { /* the f-DPG loss and gradient; policy_loss gave the ratio and KL statistics */
+            double fl;
+            for (int k = 0; k < n; k++) sc->coef[k] = pk->coef[idx[k]];
+            if ((rc = fdpg_loss(&mb, sc->lp, sc->coef, pol_norm, sc->d, &fl))) return rc;
+            ps.loss = ps.pg_loss = fl;
+        }
         if (r->fault) { /* debug.fault: a NaN, or a loss and gradient 1000x too large */
             double f = r->fault_kind == FAULT_NAN ? NAN : 1000.0;
             for (int64_t t = 0; t < nt; t++) sc->d[t] = (float)(sc->d[t] * f);
@@ -1036,6 +1076,184 @@ static int advantages(Run *r, Packed *pk, double *kl) {
     return rc;
 }
 
+/* ---- f-DPG ---- */
+
+static void reward_ctx(const Run *r, const Roll *g, int i, RewardCtx *x) {
+    *x = (RewardCtx){g->text[i], g->tlen[i], g->ro[i].n, (int)r->c->max_new_tokens, g->ro[i].finish == FINISH_LENGTH,
+                     &r->train.rec[g->rec[i]], NULL};
+}
+
+/* f-DPG in place of the advantages: sequence log-probs under q, pi and the
+ * base a, the target log P, the per-prompt Z, pseudo-rewards, the loss
+ * coefficients (pk->coef; broadcast into pk->adv for the adv metrics) and
+ * the step's estimates (r->fst and friends). */
+static int fdpg_prepare(Run *r, const Roll *g, Packed *pk, double *kl) {
+    FdpgRun *f = &r->fd;
+    int N = g->n, W = fdpg_run_width(f), rc;
+    size_t NN = (size_t)(N > 0 ? N : 1);
+    double *buf = malloc(NN * (7 + (size_t)W) * sizeof(double));
+    RewardCtx *ctx = malloc(NN * sizeof *ctx);
+    const int32_t **seq = malloc(NN * sizeof *seq);
+    int *len = malloc(NN * sizeof *len);
+    if (!buf || !ctx || !seq || !len) {
+        rc = tr_err(TR_ENOMEM, "out of memory");
+        goto out;
+    }
+    double *lq = buf, *lpi = lq + NN, *la = lpi + NN, *lP = la + NN, *lz = lP + NN, *R = lz + NN, *rew = R + NN,
+           *val = rew + NN;
+    for (int i = 0; i < N; i++) {
+        double sq = 0, sp = 0, sa = 0;
+        for (int64_t t = pk->off[i]; t < pk->off[i] + pk->len[i]; t++) {
+            sq += pk->old[t];
+            sp += pk->cur[t];
+            sa += pk->ref[t];
+        }
+        lq[i] = sq;
+        lpi[i] = f->offline ? sp : sq;
+        la[i] = sa;
+        rew[i] = g->reward[i];
+        reward_ctx(r, g, i, &ctx[i]);
+        seq[i] = g->ro[i].tokens;
+        len[i] = g->ro[i].n;
+    }
+    if ((rc = fdpg_run_values(f, ctx, N, val))) goto out;
+    fdpg_run_logP(f, N, la, val, rew, lP);
+    for (int i = 0; i < N; i++) fdpg_z_add(&f->z[g->rec[i]], lP[i] == -INFINITY ? -INFINITY : lP[i] - lq[i]);
+    double zs = 0;
+    int zn = 0;
+    for (int i = 0; i < N; i++) {
+        lz[i] = fdpg_z_log(&f->z[g->rec[i]]);
+        if (isfinite(lz[i])) {
+            zs += lz[i];
+            zn++;
+        }
+    }
+    FdpgSamples smp = {N, lpi, lq, lP, lz, la};
+    if ((rc = fdpg_coefs(&f->cfg, &smp, 0, R, NULL, &r->fst))) goto out;
+    /* the baseline of the samples before this batch (this batch's own mean at the start) */
+    double b = !f->base.cap ? 0 : f->base.n ? fdpg_baseline_mean(&f->base) : r->fst.r_mean;
+    if ((rc = fdpg_coefs(&f->cfg, &smp, b, NULL, pk->coef, &r->fst))) goto out;
+    for (int i = 0; i < N && f->base.cap; i++) fdpg_baseline_push(&f->base, R[i]);
+    for (int i = 0; i < N; i++)
+        for (int64_t t = pk->off[i]; t < pk->off[i] + pk->len[i]; t++) pk->adv[t] = (float)pk->coef[i];
+    /* what pi does (importance-weighted when q is not pi) */
+    int nv = f->target == FDPG_TILT ? 1 : W;
+    for (int j = 0; j < nv; j++) {
+        double sv = 0;
+        for (int i = 0; i < N; i++) sv += exp(lpi[i] - lq[i]) * (f->target == FDPG_TILT ? rew[i] : val[(size_t)i * W + j]);
+        r->fd_val_mean[j] = N ? sv / N : 0;
+    }
+    r->fd_baseline = b;
+    r->fd_log_z = zn ? zs / zn : -INFINITY;
+    for (int n = 1; n <= 3; n++) r->fd_distinct[n - 1] = fdpg_distinct(seq, len, N, n);
+    double km = 0;
+    rc = kl_tokens(r->kl, &pk->b, pk->old, pk->ref, 0.0f, pk->tokr, &km);
+    *kl = km;
+out:
+    free(buf);
+    free(ctx);
+    free(seq);
+    free(len);
+    return rc;
+}
+
+/* Distributional targets: lambda from fdpg.fit_samples samples of the base
+ * a (the reference model) on prompts drawn uniformly, with a stream of
+ * their own so the run's draws stay as they are; RUN/fdpg_fit.json. */
+static int fdpg_fit(Run *r, const char *run_dir) {
+    const RlConfig *c = r->c;
+    FdpgRun *f = &r->fd;
+    int n = (int)c->fdpg_fit_samples, P = (int)c->prompts, G = (int)c->group, k = f->k, rc = TR_OK;
+    double *phi = malloc((size_t)n * k * sizeof *phi);
+    Prompt *pr = calloc((size_t)P, sizeof *pr);
+    RewardCtx *ctx = malloc((size_t)P * G * sizeof *ctx);
+    if (!phi || !pr || !ctx) {
+        rc = tr_err(TR_ENOMEM, "out of memory");
+        goto out;
+    }
+    Rng fr;
+    rng_seed(&fr, run_mix64((uint64_t)c->seed) ^ 0xfd90f17ull);
+    double t0 = tr_time();
+    for (int got = 0; got < n && !rc;) {
+        Roll g = {0};
+        if ((rc = roll_reserve(&g, P * G, r->rs.n))) break;
+        memset(g.ro, 0, (size_t)P * G * sizeof *g.ro);
+        memset(g.text, 0, (size_t)P * G * sizeof *g.text);
+        g.n = P * G;
+        g.G = G;
+        for (int p = 0; p < P && !rc; p++) {
+            int64_t rec = (int64_t)(rng_u64(&fr) % (uint64_t)r->train.n);
+            for (int s = 0; s < G; s++) g.rec[p * G + s] = (int)rec;
+            rc = prompt_ids(r, rec, &pr[p]);
+        }
+        RolloutConfig rcfg;
+        rollout_setup(r, &rcfg, G, 1.0f, rng_u64(&fr));
+        if (!rc) rc = rollout_generate(&r->ref, pr, P, &rcfg, g.ro, NULL);
+        int m = n - got < P * G ? n - got : P * G;
+        for (int i = 0; i < m && !rc; i++) {
+            rc = data_response_text(&r->tok, &g.ro[i], &g.text[i], &g.tlen[i]);
+            reward_ctx(r, &g, i, &ctx[i]);
+        }
+        if (!rc) rc = fdpg_run_values(f, ctx, m, phi + (size_t)got * k);
+        got += m;
+        roll_free(&g);
+    }
+    const char *names[FDPG_MAX_FEATURES];
+    for (int j = 0; j < k; j++) names[j] = reward_set_name(&f->feat, j);
+    if (!rc) rc = fdpg_fit_lambda(phi, n, k, f->mu, names, c->fdpg_fit_tol, (int)c->fdpg_fit_iters, f->lambda, &f->fit);
+    if (!rc && !f->fit.converged)
+        rc = tr_err(TR_EINVAL, "fdpg.features: the lambda fit stopped after %d iterations %g away from the moments "
+                               "(raise fdpg.fit_iters or fdpg.fit_samples)", f->fit.iters, f->fit.max_err);
+    if (!rc) rc = fdpg_run_write_fit(f, run_dir, n);
+    if (!rc) f->fitted = 1;
+    if (!rc && r->log) {
+        fprintf(r->log, "rl: fdpg lambda fit on %d samples of the base (%.1fs, %d Newton steps, ESS %.2f):", n,
+                tr_time() - t0, f->fit.iters, f->fit.ess);
+        for (int j = 0; j < k; j++)
+            fprintf(r->log, " %s %.3f -> %.3f (requested %.3f, lambda %.3f);", names[j], f->fit.base[j], f->fit.achieved[j],
+                    f->mu[j], f->lambda[j]);
+        fprintf(r->log, "\n");
+    }
+out:
+    free(phi);
+    free(pr);
+    free(ctx);
+    return rc;
+}
+
+/* Offline: every fdpg.q_every steps, the proposal becomes the policy when
+ * the policy is closer to p (KL(p||.) estimated on the samples since the
+ * last check); an event line records the decision taken. */
+static int fdpg_check_proposal(Run *r, FILE *mf) {
+    FdpgRun *f = &r->fd;
+    f->acc_pi += r->fst.kl_p_pi;
+    f->acc_q += r->fst.kl_p_q;
+    f->acc_n++;
+    if (r->step % f->q_every) return TR_OK;
+    int better = f->acc_n > 0 && f->acc_pi < f->acc_q;
+    if (better) {
+        memcpy(r->prop.params, r->pol.params, r->pol.n_params * sizeof(float));
+        f->q_updates++;
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ev, "step", (double)r->step);
+        cJSON_AddStringToObject(ev, "event", "fdpg_q_update");
+        cJSON_AddNumberToObject(ev, "kl_p_pi", f->acc_pi / f->acc_n);
+        cJSON_AddNumberToObject(ev, "kl_p_q", f->acc_q / f->acc_n);
+        char *js = cJSON_PrintUnformatted(ev);
+        if (js) fprintf(mf, "%s\n", js);
+        free(js);
+        cJSON_Delete(ev);
+        fflush(mf);
+        if (ferror(mf)) return tr_err(TR_EIO, "metrics.jsonl: write failed");
+        if (r->log)
+            fprintf(r->log, "rl: step %lld: the proposal is now the policy (KL(p||pi) %.4f < KL(p||q) %.4f)\n",
+                    (long long)r->step, f->acc_pi / f->acc_n, f->acc_q / f->acc_n);
+    }
+    f->acc_pi = f->acc_q = 0;
+    f->acc_n = 0;
+    return TR_OK;
+}
+
 /* Groups taken out of this step's update, by reason (a group counts once,
  * under its first reason in this order). */
 enum { WHY_ZERO_ADV, WHY_TRUNC, WHY_LOOP, WHY_KL, WHY_LOGRATIO, WHY_COUNT };
@@ -1194,10 +1412,18 @@ static void snap_restore(const Snap *s) {
 
 /* ---- checkpoints ---- */
 
+/* The checkpoint's files beside the policy: critic.safetensors (gae) and
+ * proposal.safetensors (fdpg offline). */
 static int save_critic(void *ctx, const char *dir) {
     Run *r = ctx;
-    if (!r->has_crit) return TR_OK;
     char p[4400];
+    if (r->fdpg && r->fd.offline) {
+        StWrite w = {"proposal", ST_F32, r->prop.params, 1, {(int64_t)r->prop.n_params}};
+        snprintf(p, sizeof p, "%s/proposal.safetensors", dir);
+        int rc = st_write(p, &w, 1, NULL, 0);
+        if (rc) return rc;
+    }
+    if (!r->has_crit) return TR_OK;
     size_t C1 = (size_t)r->vh.C + 1;
     StWrite w[6];
     int n = 0;
@@ -1257,6 +1483,7 @@ static int save_ckpt(Run *r, const char *run_dir) {
         if (r->c->rrs_rollback) cJSON_AddItemToObject(q, "spikes", spike_to_json(&r->sd));
         cJSON_AddItemToObject(s, "rrs", q);
     }
+    if (r->fdpg) cJSON_AddItemToObject(s, "fdpg", fdpg_run_to_json(&r->fd));
     if (r->has_crit) {
         cJSON *cj = cJSON_AddObjectToObject(s, "critic");
         cJSON_AddNumberToObject(cj, "v_head_t", (double)r->vh.opt.t);
@@ -1343,6 +1570,15 @@ static int setup_algo(Run *r) {
     r->pc.kl_in_loss = !r->kl_in_reward && c->kl_beta > 0;
     r->vc = (ValueLossCfg){(float)c->critic_eps_v, r->pc.agg, r->pc.max_len, 0};
     r->has_ref = c->kl_beta > 0;
+    r->fdpg = !strcmp(c->adv, "fdpg");
+    if (r->fdpg) { /* the base a(x) is the reference; no KL term: it is in the target */
+        r->ac = adv_cfg_default(ADV_GRPO);
+        r->has_ref = 1;
+        r->pc.beta = 0;
+        r->pc.kl_in_loss = 0;
+        r->pc.agg = AGG_SEQ_MEAN_TOKEN_SUM_NORM; /* norm_count: every response counts once */
+        r->vc.agg = r->pc.agg;
+    }
     r->has_crit = k == ADV_GAE;
     r->shared = r->has_crit && !strcmp(c->critic_mode, "shared");
     r->dynamic = !strcmp(c->sampler, "dynamic");
@@ -1403,6 +1639,22 @@ static int setup_models(Run *r, const char *run_dir, int resume, cJSON **state) 
         }
         if (resume && (rc = load_critic(r, ck, *state))) return rc;
     }
+    r->gen = &r->pol;
+    if (r->fdpg && r->fd.offline) {
+        if ((rc = model_load(&r->prop, c->model_path))) return tr_err_ctx(rc, "fdpg proposal");
+        if (resume) {
+            char p[4400];
+            StFile f;
+            snprintf(p, sizeof p, "%s/proposal.safetensors", ck);
+            if ((rc = st_open(&f, p))) return rc;
+            const StTensor *t = st_find(&f, "proposal");
+            rc = t ? st_read_f32(&f, t, r->prop.params, r->prop.n_params)
+                   : tr_err(TR_EFORMAT, "%s: tensor 'proposal' missing", p);
+            st_close(&f);
+            if (rc) return rc;
+        }
+        r->gen = &r->prop;
+    }
     return TR_OK;
 }
 
@@ -1435,6 +1687,8 @@ static int restore_state(Run *r, const cJSON *state) {
             if ((rc = spike_from_json(&r->sd, sp))) return tr_err_ctx(rc, "checkpoint state");
         }
     }
+    if (r->fdpg && (rc = fdpg_run_from_json(&r->fd, cJSON_GetObjectItemCaseSensitive(state, "fdpg"))))
+        return tr_err_ctx(rc, "checkpoint state");
     return ckpt_rng_from_json(cJSON_GetObjectItemCaseSensitive(state, "rng"), &r->rng);
 }
 
@@ -1588,6 +1842,30 @@ static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *
             }
         }
     }
+    if (r->fdpg) {
+        const FdpgRun *f = &r->fd;
+        const FdpgStats *fs = &r->fst;
+        add_num(mj, "fdpg/kl_p_pi", fs->kl_p_pi);
+        if (f->offline) add_num(mj, "fdpg/kl_p_q", fs->kl_p_q);
+        add_num(mj, "fdpg/tv_p_pi", fs->tv_p_pi);
+        add_num(mj, "fdpg/kl_pi_a", fs->kl_pi_a);
+        if (f->target == FDPG_POINTWISE) add_num(mj, "fdpg/b_rate", r->fd_val_mean[0]);
+        if (f->target == FDPG_TILT) add_num(mj, "fdpg/reward", r->fd_val_mean[0]);
+        for (int j = 0; f->target == FDPG_DISTRIBUTIONAL && j < f->k; j++) {
+            char k[96];
+            snprintf(k, sizeof k, "fdpg/moment/%s", reward_set_name(&f->feat, j));
+            add_num(mj, k, r->fd_val_mean[j]);
+        }
+        add_num(mj, "fdpg/distinct_1", r->fd_distinct[0]);
+        add_num(mj, "fdpg/distinct_2", r->fd_distinct[1]);
+        add_num(mj, "fdpg/distinct_3", r->fd_distinct[2]);
+        add_num(mj, "fdpg/log_z", r->fd_log_z);
+        add_num(mj, "fdpg/pseudo_reward", fs->r_mean);
+        add_num(mj, "fdpg/baseline", r->fd_baseline);
+        add_num(mj, "fdpg/ess", fs->ess);
+        add_num(mj, "fdpg/support", fs->support);
+        if (f->offline) add_num(mj, "fdpg/q_updates", (double)f->q_updates);
+    }
     add_num(mj, "train/responses", pk->b.N);
     add_num(mj, "perf/rollout_tok_s", gs->gen_s > 0 ? gs->tokens / gs->gen_s : 0);
     add_num(mj, "perf/train_tok_s", us->update_s > 0 ? (double)pk->b.n_tok * c->ppo_epochs / us->update_s : 0);
@@ -1709,7 +1987,7 @@ static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, Snap *snap, con
         rc = generate_step(r, &g, &gs);
         if (!rc) rc = packed_init(&pk, &g);
         if (!rc && g.n > 0) rc = prepare(r, &g, &pk, &m, &ref_s);
-        if (!rc && g.n > 0) rc = advantages(r, &pk, &kl);
+        if (!rc && g.n > 0) rc = r->fdpg ? fdpg_prepare(r, &g, &pk, &kl) : advantages(r, &pk, &kl);
         if (!rc && g.n > 0 && c->rrs_groups) rc = defer_groups(r, &g, &pk, &kl, &gf);
         if (!rc && g.n > 0) {
             if (c->rrs_rollback) snap_take(snap);
@@ -1747,6 +2025,7 @@ static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, Snap *snap, con
             fflush(mf);
             if (!rc && ferror(mf)) rc = tr_err(TR_EIO, "metrics.jsonl: write failed");
             if (!rc && sf) rc = write_samples(r, sf, &g);
+            if (!rc && r->fdpg && r->fd.offline) rc = fdpg_check_proposal(r, mf);
             double n = gs.n ? (double)gs.n : 1;
             *acc_out = gs.correct / n;
             *reward_out = gs.reward / n;
@@ -1780,6 +2059,8 @@ static void run_free(Run *r) {
     model_free(&r->pol);
     model_free(&r->ref);
     model_free(&r->crit);
+    model_free(&r->prop);
+    fdpg_run_free(&r->fd);
     tok_free(&r->tok);
 }
 
@@ -1800,11 +2081,13 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
     if ((rc = setup_algo(&r))) goto cleanup;
     if ((rc = setup_tokenizer(&r))) goto cleanup;
     if ((rc = load_data(&r))) goto cleanup;
+    if (r.fdpg && (rc = fdpg_run_init(&r.fd, c, r.train.n))) goto cleanup;
     rng_seed(&r.rng, run_mix64((uint64_t)c->seed));
     if ((rc = setup_models(&r, run_dir, resume, &state))) goto cleanup;
     if ((rc = setup_taco(&r))) goto cleanup;
     if (c->rrs_rollback && (rc = snap_init(&snap, &r))) goto cleanup;
     if (resume && (rc = restore_state(&r, state))) goto cleanup;
+    if (r.fdpg && r.fd.target == FDPG_DISTRIBUTIONAL && !r.fd.fitted && (rc = fdpg_fit(&r, run_dir))) goto cleanup;
     sampler_order(&r);
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     if ((rc = conf_save_yaml(&RL_SCHEMA, c, path))) goto cleanup;
@@ -1821,6 +2104,15 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
         fprintf(log, "rl: rewards ");
         reward_set_print(&r.rs, log);
         fprintf(log, "\n");
+        if (r.fdpg) {
+            static const char *const TN[] = {"pointwise", "distributional", "tilt"};
+            fprintf(log, "rl: f-DPG minimising D_%s(pi || p), p a %s target: a(x) ", fdpg_div_name(r.fd.cfg.div),
+                    TN[r.fd.target]);
+            if (r.fd.target == FDPG_POINTWISE) reward_set_print(&r.fd.cons, log);
+            if (r.fd.target == FDPG_DISTRIBUTIONAL) reward_set_print(&r.fd.feat, log);
+            if (r.fd.target == FDPG_TILT) fprintf(log, "exp(r / %g)", r.fd.beta);
+            fprintf(log, "; %s\n", r.fd.offline ? "offline (proposal q, replaced when pi is closer to p)" : "online (q = pi)");
+        }
         if (r.use_ads || r.use_queue) {
             fprintf(log, "rl: taco:");
             if (r.use_ads)
