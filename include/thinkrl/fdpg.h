@@ -36,7 +36,8 @@ typedef enum { FDPG_FKL = 0, FDPG_RKL, FDPG_JS, FDPG_TV, FDPG_CHI2, FDPG_COUNT }
 /* "fkl" | "rkl" | "js" | "tv" | "chi2" -> divergence; -1 if unknown. */
 int fdpg_div_parse(const char *name);
 const char *fdpg_div_name(FdpgDiv d);
-/* f(t) and f'(t) at t = exp(log_t), computed stably for |log t| up to 700. */
+/* f(t) and f'(t) at t = exp(log_t), computed stably for |log t| up to 700
+ * (except chi2, whose f and f' overflow to +inf past log t ~ 355). */
 double fdpg_f(FdpgDiv d, double log_t);
 double fdpg_fprime(FdpgDiv d, double log_t);
 
@@ -51,7 +52,8 @@ typedef struct {
 } FdpgZ;
 
 void fdpg_z_init(FdpgZ *z);
-void fdpg_z_add(FdpgZ *z, double log_p_over_q);
+/* TR_EINVAL (Z unchanged) when log_p_over_q is NaN or +inf. */
+int fdpg_z_add(FdpgZ *z, double log_p_over_q);
 /* log Z_hat; -inf when no sample so far was in the support (or n == 0). */
 double fdpg_z_log(const FdpgZ *z);
 
@@ -70,8 +72,11 @@ double fdpg_baseline_mean(const FdpgBaseline *b);
 /* ---- per-sample pseudo-rewards, loss coefficients and estimates ---- */
 typedef struct {
     FdpgDiv div;
-    double clip_logt;  /* |log t| is clamped to this before f' (10; a sample
-                        * outside the support has log t = +clip_logt) */
+    double clip_logt;  /* |log t| is clamped to this before f' (a sample
+                        * outside the support has log t = +clip_logt). The
+                        * trainer's default is 10, and 3 for chi2, whose
+                        * f' = 2(t - 1) at 10 is -44,000 for such a sample and
+                        * swamps every other one (measured in test_fdpg) */
 } FdpgCfg;
 
 /* n samples; every array has n entries. lpi: log pi(x) under the current
@@ -101,7 +106,7 @@ typedef struct {
  * lP is -inf); TR_EINVAL names the array and sample otherwise. */
 int fdpg_coefs(const FdpgCfg *c, const FdpgSamples *s, double baseline, double *R, double *coef, FdpgStats *st);
 
-/* loss = (1/norm) sum_i -coef[i] * sum_t logp_{i,t} over the responses of b
+/* coef must not be NULL. loss = (1/norm) sum_i -coef[i] * sum_t logp_{i,t} over the responses of b
  * (coef per response, N entries); dlogp[t] = -coef[i] / norm on response
  * i's tokens, 0 elsewhere (may be NULL). norm <= 0: b->N. */
 int fdpg_loss(const RlBatch *b, const float *logp, const double *coef, double norm, float *dlogp, double *loss);
@@ -128,7 +133,8 @@ int fdpg_fit_lambda(const double *phi, int n, int k, const double *mu, const cha
 
 /* ---- diversity ----
  * distinct-n: distinct n-grams / all n-grams over the token sequences
- * seq[0..n) (len[i] tokens each); 0 when there are none. */
+ * seq[0..n) (len[i] tokens each); 0 when there are none, NaN when out of
+ * memory. */
 double fdpg_distinct(const int32_t *const *seq, const int *len, int n, int ngram);
 
 #ifdef __cplusplus

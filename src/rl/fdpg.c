@@ -59,11 +59,13 @@ void fdpg_z_init(FdpgZ *z) {
     z->n = 0;
 }
 
-void fdpg_z_add(FdpgZ *z, double l) {
+int fdpg_z_add(FdpgZ *z, double l) {
+    if (isnan(l) || l == INFINITY) return tr_err(TR_EINVAL, "f-DPG Z: log P/q is %g", l);
     z->n++;
-    if (l == -INFINITY) return;
+    if (l == -INFINITY) return TR_OK;
     double m = l > z->log_sum ? l : z->log_sum;
     z->log_sum = m + log(exp(z->log_sum - m) + exp(l - m));
+    return TR_OK;
 }
 
 double fdpg_z_log(const FdpgZ *z) { return z->n > 0 ? z->log_sum - log((double)z->n) : -INFINITY; }
@@ -274,6 +276,11 @@ int fdpg_fit_lambda(const double *phi, int n, int k, const double *mu, const cha
         memcpy(E, Et, sizeof E);
         dual = dt;
     }
+    /* the loop tests at its top: the moments after the last step too */
+    fit->max_err = 0;
+    for (int j = 0; j < k; j++)
+        if (fabs(E[j] - mu[j]) > fit->max_err) fit->max_err = fabs(E[j] - mu[j]);
+    fit->converged = fit->max_err <= tol;
     double sw = 0, sw2 = 0;
     for (int i = 0; i < n; i++) {
         sw += w[i];

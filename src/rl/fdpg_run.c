@@ -50,7 +50,7 @@ int fdpg_run_init(FdpgRun *f, const RlConfig *c, int64_t n_records) {
     int rc = fdpg_config_check(c);
     if (rc) return rc;
     f->cfg.div = (FdpgDiv)fdpg_div_parse(c->fdpg_div);
-    f->cfg.clip_logt = c->fdpg_clip_logt;
+    f->cfg.clip_logt = c->fdpg_clip_logt > 0 ? c->fdpg_clip_logt : f->cfg.div == FDPG_CHI2 ? 3 : 10;
     f->target = (FdpgTarget)target_parse(c->fdpg_target);
     f->beta = c->fdpg_beta;
     f->offline = c->fdpg_offline;
@@ -180,7 +180,7 @@ int fdpg_run_from_json(FdpgRun *f, const cJSON *o) {
         f->base.n = f->base.head = 0;
         cJSON_ArrayForEach(e, b) fdpg_baseline_push(&f->base, e->valuedouble);
     }
-    double q, n;
+    double q = 0, n = 0;
     int rc = get_num(o, "q_updates", &q);
     if (!rc) rc = get_num(o, "acc_pi", &f->acc_pi);
     if (!rc) rc = get_num(o, "acc_q", &f->acc_q);

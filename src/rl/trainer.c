@@ -110,7 +110,7 @@ static const ConfField RL_FIELDS[] = {
     FLD("fdpg.features", CONF_STR, fdpg_features, "", "fdpg distributional: reward functions as features phi, each weight the requested moment, e.g. contains(words='She|her'):0.5", NULL),
     FLD("fdpg.beta", CONF_FLOAT, fdpg_beta, "1", "fdpg tilt: P = a exp(r / beta), r = reward.spec", "0.."),
     FLD("fdpg.baseline", CONF_INT, fdpg_baseline, "1024", "fdpg: samples in the moving-average baseline of the pseudo-reward (0: none)", "0.."),
-    FLD("fdpg.clip_logt", CONF_FLOAT, fdpg_clip_logt, "10", "fdpg: |log pi/p| is clamped to this before f' (a sample outside the support sits at +bound)", "0.."),
+    FLD("fdpg.clip_logt", CONF_FLOAT, fdpg_clip_logt, "0", "fdpg: |log pi/p| is clamped to this before f' (a sample outside the support sits at +bound; 0: 10, and 3 for chi2)", "0.."),
     FLD("fdpg.offline", CONF_BOOL, fdpg_offline, "false", "fdpg: sample a proposal q (a frozen copy of the policy), weight by pi/q, replace q by pi when the importance-sampled KL(p||pi) beats KL(p||q)", NULL),
     FLD("fdpg.q_every", CONF_INT, fdpg_q_every, "10", "fdpg offline: steps between proposal checks", "1.."),
     FLD("fdpg.fit_samples", CONF_INT, fdpg_fit_samples, "1024", "fdpg distributional: samples of the base that lambda is fitted on", "16.."),
@@ -1118,7 +1118,8 @@ static int fdpg_prepare(Run *r, const Roll *g, Packed *pk, double *kl) {
     }
     if ((rc = fdpg_run_values(f, ctx, N, val))) goto out;
     fdpg_run_logP(f, N, la, val, rew, lP);
-    for (int i = 0; i < N; i++) fdpg_z_add(&f->z[g->rec[i]], lP[i] == -INFINITY ? -INFINITY : lP[i] - lq[i]);
+    for (int i = 0; i < N && !rc; i++) rc = fdpg_z_add(&f->z[g->rec[i]], lP[i] == -INFINITY ? -INFINITY : lP[i] - lq[i]);
+    if (rc) goto out;
     double zs = 0;
     int zn = 0;
     for (int i = 0; i < N; i++) {
