@@ -8,7 +8,9 @@
 # base's values (the first step of the js run, before any update), and per
 # run the means over its last 10 steps of constraint satisfaction (E_pi[b],
 # or the female share), the estimated KL(p || pi) and TV(p, pi), KL(pi || a)
-# and distinct-1/2/3 of the step's samples.
+# distinct-1/2/3 of the step's samples (byte n-grams) and the share of
+# distinct samples among the step's 64 ("unique": a collapse onto a few
+# biographies shows there first).
 #
 # usage: bash bench/fdpg_bio.sh [OUT_DIR]          (default runs/fdpg_bio)
 # env:   STEPS=100  DIVS="fkl rkl js tv"  TARGETS="pointwise distributional"
@@ -72,13 +74,14 @@ def steps(run):
 def mean(m, k):
     v = [x[k] for x in m if x.get(k) is not None]
     return sum(v) / len(v) if v else float("nan")
-cols = ["fdpg/kl_p_pi", "fdpg/tv_p_pi", "fdpg/kl_pi_a", "fdpg/distinct_1", "fdpg/distinct_2", "fdpg/distinct_3"]
+cols = ["fdpg/kl_p_pi", "fdpg/tv_p_pi", "fdpg/kl_pi_a", "fdpg/distinct_1", "fdpg/distinct_2", "fdpg/distinct_3",
+        "fdpg/unique"]
 for t in targets:
     sat = "fdpg/b_rate" if t == "pointwise" else "fdpg/moment/contains"
     what = "E_pi[b] (chess)" if t == "pointwise" else "female share (target 0.5)"
     print("\n### %s target\n" % t)
-    print("| run | %s | KL(p‖π) | TV(p,π) | KL(π‖a) | distinct-1 | distinct-2 | distinct-3 |" % what)
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | %s | KL(p‖π) | TV(p,π) | KL(π‖a) | distinct-1 | distinct-2 | distinct-3 | unique |" % what)
+    print("|---|---|---|---|---|---|---|---|---|")
     first = os.path.join(out, t, "js" if "js" in divs else divs[0])
     m = steps(first)[:1]
     print("| base (step 1) | " + " | ".join("%.3f" % mean(m, k) for k in [sat] + cols) + " |")

@@ -57,7 +57,7 @@ def steps(n):
     return [x for x in map(json.loads, open("%s/%s/metrics.jsonl" % (d, n))) if "event" not in x]
 m = steps("online.a")
 for k in ["fdpg/kl_p_pi", "fdpg/tv_p_pi", "fdpg/kl_pi_a", "fdpg/b_rate", "fdpg/distinct_1", "fdpg/distinct_2",
-          "fdpg/distinct_3", "fdpg/log_z", "fdpg/pseudo_reward", "fdpg/baseline", "fdpg/ess", "kl", "loss/total"]:
+          "fdpg/distinct_3", "fdpg/unique", "fdpg/log_z", "fdpg/pseudo_reward", "fdpg/baseline", "fdpg/ess", "kl", "loss/total"]:
     assert k in m[-1], k
 assert "fdpg/kl_p_q" not in m[-1] and all(abs(x["fdpg/ess"] - 1) < 1e-9 for x in m)
 assert all(0 <= x["fdpg/b_rate"] <= 1 and 0 < x["fdpg/distinct_1"] <= 1 for x in m)

@@ -492,6 +492,19 @@ static void test_distinct(void) {
           fdpg_distinct(same, lsame, 3, 1));
     CHECK(fabs(fdpg_distinct(same, lsame, 3, 2) - 1.0 / 8) < 1e-15, "all same, 2-grams: %g",
           fdpg_distinct(same, lsame, 3, 2));
+    /* unique: s1 == s2, s3 a prefix of them (a different sequence) */
+    CHECK(fabs(fdpg_unique(same, lsame, 3) - 2.0 / 3) < 1e-15, "unique of s1 s2 s3: %g", fdpg_unique(same, lsame, 3));
+    CHECK(fdpg_unique(same, lsame, 0) == 0 && fdpg_unique(same, lsame, 1) == 1, "unique of 0 / 1 sequences");
+    {
+        int32_t e0[1] = {0};
+        const int32_t *many[40];
+        int lm[40];
+        for (int i = 0; i < 40; i++) {
+            many[i] = i % 4 ? s1 : e0; /* 10 x [0], and 10 each of the first 2, 3 and 4 tokens of s1 */
+            lm[i] = i % 4 ? 1 + i % 4 : 1;
+        }
+        CHECK(fabs(fdpg_unique(many, lm, 40) - 4.0 / 40) < 1e-15, "unique of 4 classes x 10: %g", fdpg_unique(many, lm, 40));
+    }
     int32_t d1[3] = {1, 2, 3}, d2[4] = {4, 5, 6, 7};
     const int32_t *diff[2] = {d1, d2};
     int ldiff[2] = {3, 4};

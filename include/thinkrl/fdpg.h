@@ -136,6 +136,11 @@ int fdpg_fit_lambda(const double *phi, int n, int k, const double *mu, const cha
  * seq[0..n) (len[i] tokens each); 0 when there are none, NaN when out of
  * memory. */
 double fdpg_distinct(const int32_t *const *seq, const int *len, int n, int ngram);
+/* The share of distinct sequences among the n (1: all different; 1/n: one
+ * sequence n times; 0 when n == 0, NaN when out of memory): the collapse
+ * of a policy onto a few outputs, which distinct-n of short n-grams misses
+ * on templated text. */
+double fdpg_unique(const int32_t *const *seq, const int *len, int n);
 
 #ifdef __cplusplus
 }

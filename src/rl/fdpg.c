@@ -327,3 +327,27 @@ double fdpg_distinct(const int32_t *const *seq, const int *len, int n, int ngram
     free(slot);
     return (double)distinct / (double)total;
 }
+
+double fdpg_unique(const int32_t *const *seq, const int *len, int n) {
+    if (n <= 0) return 0;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n) cap <<= 1;
+    int *slot = malloc(cap * sizeof *slot); /* index + 1 of the first of each sequence */
+    if (!slot) return NAN;
+    memset(slot, 0, cap * sizeof *slot);
+    int distinct = 0;
+    for (int i = 0; i < n; i++) {
+        size_t h = (size_t)(gram_hash(seq[i], len[i]) ^ (uint64_t)len[i]) & (cap - 1);
+        for (;; h = (h + 1) & (cap - 1)) {
+            int j = slot[h] - 1;
+            if (j < 0) {
+                slot[h] = i + 1;
+                distinct++;
+                break;
+            }
+            if (len[j] == len[i] && !memcmp(seq[j], seq[i], (size_t)len[i] * sizeof *seq[i])) break;
+        }
+    }
+    free(slot);
+    return (double)distinct / n;
+}

@@ -251,7 +251,7 @@ typedef struct {
     Model prop;                /* offline: the proposal q (a frozen copy of the policy) */
     Model *gen;                /* the model that samples: &pol, or &prop offline */
     FdpgStats fst;             /* this step's estimates */
-    double fd_val_mean[FDPG_MAX_FEATURES], fd_baseline, fd_log_z, fd_distinct[3];
+    double fd_val_mean[FDPG_MAX_FEATURES], fd_baseline, fd_log_z, fd_distinct[3], fd_unique;
 } Run;
 
 /* Responses of one step: n of them in groups of G (rec: record index). */
@@ -1147,6 +1147,7 @@ static int fdpg_prepare(Run *r, const Roll *g, Packed *pk, double *kl) {
     r->fd_baseline = b;
     r->fd_log_z = zn ? zs / zn : -INFINITY;
     for (int n = 1; n <= 3; n++) r->fd_distinct[n - 1] = fdpg_distinct(seq, len, N, n);
+    r->fd_unique = fdpg_unique(seq, len, N);
     double km = 0;
     rc = kl_tokens(r->kl, &pk->b, pk->old, pk->ref, 0.0f, pk->tokr, &km);
     *kl = km;
@@ -1860,6 +1861,7 @@ static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *
         add_num(mj, "fdpg/distinct_1", r->fd_distinct[0]);
         add_num(mj, "fdpg/distinct_2", r->fd_distinct[1]);
         add_num(mj, "fdpg/distinct_3", r->fd_distinct[2]);
+        add_num(mj, "fdpg/unique", r->fd_unique);
         add_num(mj, "fdpg/log_z", r->fd_log_z);
         add_num(mj, "fdpg/pseudo_reward", fs->r_mean);
         add_num(mj, "fdpg/baseline", r->fd_baseline);
