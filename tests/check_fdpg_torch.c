@@ -9,9 +9,6 @@
  * the loss; dlogp must be 0 there. */
 #include <cJSON.h>
 #include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "testutil.h"
 #include "thinkrl/fdpg.h"
@@ -126,24 +123,7 @@ int main(int argc, char **argv) {
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/fdpg_cases.json", argv[3]);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        return 2;
-    }
-    if (pid == 0) {
-        char *args[] = {argv[1], argv[2], path, NULL};
-        execv(argv[1], args);
-        perror(argv[1]);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) < 0) {
-        perror("waitpid");
-        return 2;
-    }
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+    int code = tu_run_script(argv[1], argv[2], path);
     if (code) return code; /* 77: no torch, skipped */
 
     size_t n;

@@ -7,9 +7,6 @@
  * Positions that no response owns hold NaN in every input, so a read of one
  * shows up as a NaN in the outputs; their outputs must be 0. */
 #include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "testutil.h"
 #include "thinkrl/rl.h"
@@ -363,23 +360,5 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < NB; i++) batch_free(&bs[i]);
     printf("check_rl_torch: wrote %d advantage, %d policy-loss and %d value-loss cases to %s\n", na, np, nv, path);
-    fflush(stdout);
-
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        return 2;
-    }
-    if (pid == 0) {
-        char *args[] = {argv[1], argv[2], path, NULL};
-        execv(argv[1], args);
-        perror(argv[1]);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) < 0) {
-        perror("waitpid");
-        return 2;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+    return tu_run_script(argv[1], argv[2], path);
 }

@@ -11,6 +11,32 @@
 
 static int tu_fails = 0, tu_checks = 0;
 
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+/* Runs `py script path` (the reference script of a check_* program) and
+ * returns its exit status (77: the script skipped; 2: it could not run). */
+static inline int tu_run_script(char *py, char *script, char *path) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 2;
+    }
+    if (pid == 0) {
+        char *args[] = {py, script, path, NULL};
+        execv(py, args);
+        perror(py);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0) {
+        perror("waitpid");
+        return 2;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+}
+
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
         tu_checks++;                                                       \
