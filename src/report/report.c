@@ -1383,22 +1383,32 @@ static double json_num(const cJSON *o, const char *key) {
     return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? v->valuedouble : NAN;
 }
 
+/* The text of dir/name (*len bytes), or NULL when it cannot be read (the
+ * error cleared: such files are optional to the report); *oom set when
+ * memory ran out, which is an error. */
+static char *read_optional(const char *dir, const char *name, size_t *len, int *oom) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    *oom = !path;
+    if (!path) return NULL;
+    snprintf(path, n, "%s/%s", dir, name);
+    char *text = tr_read_file(path, len);
+    free(path);
+    if (!text) tr_err_clear();
+    return text;
+}
+
 /* Reads dir/fdpg_fit.json into ft. A missing or unreadable file is not an
  * error of the report (ft->state says which); only out of memory is. */
 static int fit_read(Fit *ft, const char *dir) {
     memset(ft, 0, sizeof *ft);
     ft->converged = -1;
     ft->samples = ft->iters = ft->ess = NAN;
-    size_t dl = strlen(dir), len;
-    char *path = malloc(dl + 24);
-    if (!path) return tr_err(TR_ENOMEM, "out of memory");
-    snprintf(path, dl + 24, "%s/fdpg_fit.json", dir);
-    char *text = tr_read_file(path, &len);
-    free(path);
-    if (!text) {
-        tr_err_clear();
-        return TR_OK;
-    }
+    size_t len;
+    int oom;
+    char *text = read_optional(dir, "fdpg_fit.json", &len, &oom);
+    if (oom) return tr_err(TR_ENOMEM, "out of memory");
+    if (!text) return TR_OK;
     cJSON *j = cJSON_ParseWithLength(text, len);
     free(text);
     const cJSON *fs = cJSON_GetObjectItemCaseSensitive(j, "features");
@@ -1942,14 +1952,11 @@ static int conf_flatten(Conf *c, yaml_document_t *d, yaml_node_t *nd, char *path
 /* Reads dir/config.yaml into c. A missing or unreadable file is not an
  * error of the comparison: c->state and c->why say what happened. */
 static int conf_read(Conf *c, const char *dir) {
-    size_t dl = strlen(dir), len;
-    char *path = malloc(dl + 16);
-    if (!path) return tr_err(TR_ENOMEM, "out of memory");
-    snprintf(path, dl + 16, "%s/config.yaml", dir);
-    char *text = tr_read_file(path, &len);
-    free(path);
+    size_t len;
+    int oom;
+    char *text = read_optional(dir, "config.yaml", &len, &oom);
+    if (oom) return tr_err(TR_ENOMEM, "out of memory");
     if (!text) {
-        tr_err_clear();
         c->state = CONF_MISSING;
         return TR_OK;
     }
