@@ -7,8 +7,9 @@
 # budget (rollout.prompts x rollout.n x train.steps). Then one table: the
 # base's values (the first step of the js run, before any update), and per
 # run the means over its last 10 steps of constraint satisfaction (E_pi[b],
-# or the female share), the estimated KL(p || pi) and TV(p, pi), KL(pi || a)
-# distinct-1/2/3 of the step's samples (byte n-grams) and the share of
+# or the female share), the estimated KL(p || pi) and TV(p, pi) ("nan" when
+# no sample of those steps lies in p's support: then nothing estimates them),
+# KL(pi || a), distinct-1/2/3 of the step's samples (byte n-grams) and the share of
 # distinct samples among the step's 64 ("unique": a collapse onto a few
 # biographies shows there first).
 #
@@ -72,6 +73,8 @@ out, targets, divs = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 def steps(run):
     return [x for x in map(json.loads, open(os.path.join(run, "metrics.jsonl"))) if "event" not in x]
 def mean(m, k):
+    if k in ("fdpg/kl_p_pi", "fdpg/tv_p_pi") and mean(m, "fdpg/support") == 0:
+        return float("nan")  # no sample where p lives: the estimates see nothing of p
     v = [x[k] for x in m if x.get(k) is not None]
     return sum(v) / len(v) if v else float("nan")
 cols = ["fdpg/kl_p_pi", "fdpg/tv_p_pi", "fdpg/kl_pi_a", "fdpg/distinct_1", "fdpg/distinct_2", "fdpg/distinct_3",

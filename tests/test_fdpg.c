@@ -241,6 +241,15 @@ static void test_coefs(void) {
           "rkl outside: R %.17g (want -(clip + 1))", R);
     CHECK(one(FDPG_FKL, -3, -3, -INFINITY, 0.7, 0, &R, &coef) == 0 && close_rel(R, exp(-10.0), 1e-14, 0),
           "fkl outside: R %.17g", R);
+    {   /* no sample in the support: KL(p || pi) is unknown, not 0 */
+        double lpi[2] = {-1, -2}, lP[2] = {-INFINITY, -INFINITY}, lz[2] = {-INFINITY, -INFINITY};
+        FdpgSamples sm = {2, lpi, lpi, lP, lz, NULL};
+        FdpgCfg cf = {FDPG_JS, 10};
+        FdpgStats st;
+        CHECK(fdpg_coefs(&cf, &sm, 0, NULL, NULL, &st) == 0 && isnan(st.kl_p_pi) && isnan(st.kl_p_q) &&
+                  st.support == 0 && st.tv_p_pi == 0.5,
+              "all outside: kl_p_pi %g tv %g", st.kl_p_pi, st.tv_p_pi);
+    }
     /* clipping both ways */
     CHECK(one(FDPG_TV, -1, -1, -16, 0, 0, &R, &coef) == 0 && R == -0.5, "tv log t 15: R %g", R);
     CHECK(one(FDPG_CHI2, -20, -20, -5, 0, 0, &R, &coef) == 0 && close_rel(R, -2 * expm1(-10.0), 1e-14, 0),

@@ -89,7 +89,9 @@ typedef struct {
 } FdpgSamples;
 
 /* Estimates from the samples, importance-weighted by w = pi / q (the
- * target's share p / q = exp(lP - lz - lq)). */
+ * target's share p / q = exp(lP - lz - lq)). They see only where q puts
+ * mass: with no sample inside p's support the KL(p || .) estimates are NaN
+ * (not 0), and TV reads 1/2 however far apart p and pi are. */
 typedef struct {
     double kl_p_pi;    /* KL(p || pi) = E_q[p/q (log p - log pi)] */
     double kl_p_q;     /* KL(p || q) */

@@ -141,6 +141,8 @@ int fdpg_coefs(const FdpgCfg *c, const FdpgSamples *s, double baseline, double *
         z.ess = sw2 > 0 ? sw * sw / (n * sw2) : 0;
         z.support /= n;
     }
+    if (z.support == 0) /* no sample where p lives: KL(p || .) cannot be estimated from these */
+        z.kl_p_pi = z.kl_p_q = NAN;
     if (st) *st = z;
     return TR_OK;
 }
