@@ -1228,9 +1228,11 @@ out:
  * last check); an event line records the decision taken. */
 static int fdpg_check_proposal(Run *r, FILE *mf) {
     FdpgRun *f = &r->fd;
-    f->acc_pi += r->fst.kl_p_pi;
-    f->acc_q += r->fst.kl_p_q;
-    f->acc_n++;
+    if (isfinite(r->fst.kl_p_pi) && isfinite(r->fst.kl_p_q)) { /* NaN: no sample in p's support this step */
+        f->acc_pi += r->fst.kl_p_pi;
+        f->acc_q += r->fst.kl_p_q;
+        f->acc_n++;
+    }
     if (r->step % f->q_every) return TR_OK;
     int better = f->acc_n > 0 && f->acc_pi < f->acc_q;
     if (better) {
