@@ -2090,6 +2090,16 @@ static void run_key(Buf *b, int colour) {
     buf_puts(b, "/></svg>");
 }
 
+/* The start of a summary row: <tr data-run=LABEL><td>key LABEL</td>. */
+static void run_row_head(Buf *b, const char *label, int i) {
+    buf_puts(b, "<tr data-run=\"");
+    buf_esc(b, label);
+    buf_puts(b, "\"><td>");
+    run_key(b, i);
+    buf_esc(b, label);
+    buf_puts(b, "</td>");
+}
+
 /* One summary cell: class "best" on the best value of its column, judged
  * by score (NULL: the values themselves). */
 static void cell(Buf *b, const char *col, const double *v, const double *score, int i, int n, int better) {
@@ -2164,12 +2174,7 @@ static void compare_summary(Buf *b, const Run *r, int n, double target) {
                   "rrs/rollbacks</th><th>ads/parked</th><th>steps to eval/acc &ge; %s</th></tr>\n",
                tg, tg);
     for (int i = 0; i < n; i++) {
-        buf_puts(b, "<tr data-run=\"");
-        buf_esc(b, r[i].label);
-        buf_puts(b, "\"><td>");
-        run_key(b, i);
-        buf_esc(b, r[i].label);
-        buf_puts(b, "</td>");
+        run_row_head(b, r[i].label, i);
         for (int c = 0; c < N_COLS; c++) {
             double col[REPORT_MAX_RUNS];
             for (int j = 0; j < n; j++) col[j] = v[j][c];
@@ -2275,12 +2280,7 @@ static void compare_fdpg_summary(Buf *b, const Run *r, int n) {
     }
     buf_puts(b, "</tr>\n");
     for (int i = 0; i < n; i++) {
-        buf_puts(b, "<tr data-run=\"");
-        buf_esc(b, r[i].label);
-        buf_puts(b, "\"><td>");
-        run_key(b, i);
-        buf_esc(b, r[i].label);
-        buf_puts(b, "</td>");
+        run_row_head(b, r[i].label, i);
         for (int c = 0; c < nc; c++) {
             double col[REPORT_MAX_RUNS], score[REPORT_MAX_RUNS];
             int better = cb[c];
