@@ -19,3 +19,7 @@ set_tests_properties(rl_presets PROPERTIES FIXTURES_REQUIRED rl_base TIMEOUT 900
 add_test(NAME rl_fdpg COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/rl_fdpg.sh $<TARGET_FILE:thinkrl> ${PYTHON_TORCH}
          ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(rl_fdpg PROPERTIES FIXTURES_REQUIRED rl_base TIMEOUT 900)
+# crash safety: 20 SIGKILLs at random moments, each run resumed to the end
+add_test(NAME rl_kill COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/rl_kill.sh $<TARGET_FILE:thinkrl> ${PYTHON_TORCH}
+         ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(rl_kill PROPERTIES FIXTURES_REQUIRED rl_base TIMEOUT 900)

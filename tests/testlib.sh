@@ -17,15 +17,16 @@ finish() {
   echo "$1: $pass passed, $fail failed"
   [ "$fail" = 0 ]
 }
-# same_result NAME A B: two RL run directories ended with the same weights
-# and the same metrics.jsonl but for perf/* timings and 6 steps (needs $py)
+# same_result NAME A B [STEPS]: two RL run directories ended with the same
+# weights and the same metrics.jsonl but for perf/* timings, STEPS (6) steps
+# each (needs $py)
 same_result() {
   cmp -s "$2/model/model.safetensors" "$3/model/model.safetensors" && ok || bad "$1: weights differ after resume"
-  "$py" - "$2/metrics.jsonl" "$3/metrics.jsonl" <<'PY' && ok || bad "$1: metrics differ after resume"
+  "$py" - "$2/metrics.jsonl" "$3/metrics.jsonl" "${4:-6}" <<'PY' && ok || bad "$1: metrics differ after resume"
 import json, sys
 def load(p):
     return [{k: v for k, v in json.loads(l).items() if not k.startswith("perf/")} for l in open(p)]
 a, b = load(sys.argv[1]), load(sys.argv[2])
-assert len([x for x in a if "event" not in x]) == 6 and a == b, (len(a), len(b))
+assert len([x for x in a if "event" not in x]) == int(sys.argv[3]) and a == b, (len(a), len(b))
 PY
 }
