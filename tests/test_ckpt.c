@@ -3,6 +3,7 @@
  * pruned; a corrupted file is refused by its checksum; leftovers of an
  * interrupted save are ignored and cleaned. */
 #include <cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -90,6 +91,39 @@ int main(void) {
     CHECK(ckpt_latest(run, latest, sizeof latest, &step) == TR_OK && step == 30, "latest unaffected by a partial save");
     CHECK(ckpt_save(run, 40, &m, NULL, NULL, NULL, 2) == TR_OK, "save 40: %s", tr_errmsg());
     CHECK(ckpt_latest(run, latest, sizeof latest, &step) == TR_OK && step == 40, "latest 40");
+
+    /* a NaN or an Inf in the weights or a moment: nothing is written, the
+     * message names the tensor, latest stays at 40 */
+    const ParamEntry *pe = model_find(&m, "model.layers.1.mlp.up_proj.weight");
+    TR_ASSERT(pe);
+    float keep = m.params[pe->off + 5];
+    m.params[pe->off + 5] = NAN;
+    int rc50 = ckpt_save(run, 50, &m, &opt, NULL, NULL, 2);
+    CHECK(rc50 != TR_OK && strstr(tr_errmsg(), "model.layers.1.mlp.up_proj.weight[5]") && strstr(tr_errmsg(), "weights"),
+          "NaN weight refused: %s", tr_errmsg());
+    m.params[pe->off + 5] = keep;
+    float vkeep = opt.v[7];
+    opt.v[7] = INFINITY;
+    rc50 = ckpt_save(run, 50, &m, &opt, NULL, NULL, 2);
+    CHECK(rc50 != TR_OK && strstr(tr_errmsg(), "AdamW v") && strstr(tr_errmsg(), "model.embed_tokens.weight[7]"),
+          "Inf moment refused: %s", tr_errmsg());
+    opt.v[7] = vkeep;
+    snprintf(p, sizeof p, "%s/ckpt/step-00000050", run);
+    CHECK(!exists(p), "no step-50 directory");
+    snprintf(p, sizeof p, "%s/ckpt/.tmp-step-00000050", run);
+    CHECK(!exists(p), "no step-50 temporary directory");
+    CHECK(ckpt_latest(run, latest, sizeof latest, &step) == TR_OK && step == 40, "latest still 40");
+    {
+        float x[9000];
+        for (int i = 0; i < 9000; i++) x[i] = (float)i;
+        CHECK(tr_first_nonfinite(x, 9000) == 9000, "all finite");
+        x[8191] = -INFINITY;
+        x[8500] = NAN;
+        CHECK(tr_first_nonfinite(x, 9000) == 8191, "first non-finite at 8191 (%zu)", tr_first_nonfinite(x, 9000));
+        x[8191] = 0;
+        CHECK(tr_first_nonfinite(x, 9000) == 8500, "then 8500");
+        CHECK(tr_first_nonfinite(x, 8500) == 8500, "n when none in range");
+    }
 
     /* corruption: flip one byte of the weights */
     snprintf(p, sizeof p, "%s/model.safetensors", latest);

@@ -38,6 +38,11 @@ int ckpt_save_ex(const char *run_dir, int64_t step, const Model *m, const AdamW 
                  const struct cJSON *state, const char *tok_dir, int keep_last, CkptExtraFn extra,
                  void *extra_ctx);
 
+/* TR_OK when every weight of m (and every AdamW moment of opt, which may be
+ * NULL) is finite; else TR_EINVAL with a message naming `what`, the tensor
+ * and the index of the first NaN / Inf. ckpt_save_ex checks this before it
+ * writes anything, so a checkpoint never holds a NaN. */
+int ckpt_check_finite(const Model *m, const AdamW *opt, const char *what);
 /* Path of the newest complete checkpoint of run_dir into path (cap bytes)
  * and its step. Returns TR_OK, 1 when the run has none, or an error. */
 int ckpt_latest(const char *run_dir, char *path, size_t cap, int64_t *step);

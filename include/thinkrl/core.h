@@ -56,6 +56,10 @@ float rng_uniform(Rng *r);      /* [0, 1) with 24 random bits */
 double rng_uniform_d(Rng *r);   /* [0, 1) with 53 random bits */
 float rng_normal(Rng *r);       /* standard normal (Box-Muller) */
 
+/* Index of the first NaN or +-Inf in x[0..n), or n when every value is
+ * finite. */
+size_t tr_first_nonfinite(const float *x, size_t n);
+
 double tr_time(void);           /* monotonic seconds */
 int tr_threads(void);           /* threads the kernels use */
 void tr_set_threads(int n);     /* n <= 0: keep the OpenMP default */

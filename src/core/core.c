@@ -174,6 +174,24 @@ float rng_normal(Rng *r) {
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
+size_t tr_first_nonfinite(const float *x, size_t n) {
+    /* blocks of 4096 with a branch-free inner loop (it vectorises); the
+     * exponent of a NaN or an Inf is all ones */
+    for (size_t b = 0; b < n; b += 4096) {
+        size_t e = n - b < 4096 ? n : b + 4096;
+        uint32_t bad = 0;
+        for (size_t i = b; i < e; i++) {
+            uint32_t u;
+            memcpy(&u, x + i, 4);
+            bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (bad)
+            for (size_t i = b; i < e; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return n;
+}
+
 double tr_time(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

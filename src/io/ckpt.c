@@ -150,6 +150,24 @@ int ckpt_save(const char *run_dir, int64_t step, const Model *m, const AdamW *op
     return ckpt_save_ex(run_dir, step, m, opt, state, tok_dir, keep_last, NULL, NULL);
 }
 
+static int nonfinite_err(const Model *m, const char *what, const char *buf, size_t i, float v) {
+    for (int k = 0; k < m->n_table; k++) {
+        const ParamEntry *e = &m->table[k];
+        if (i >= e->off && i < e->off + e->numel)
+            return tr_err(TR_EINVAL, "%s: %s holds %g at %s[%zu]", what, buf, (double)v, e->name, i - e->off);
+    }
+    return tr_err(TR_EINVAL, "%s: %s holds %g at flat index %zu", what, buf, (double)v, i);
+}
+
+int ckpt_check_finite(const Model *m, const AdamW *opt, const char *what) {
+    size_t i = tr_first_nonfinite(m->params, m->n_params);
+    if (i < m->n_params) return nonfinite_err(m, what, "the weights", i, m->params[i]);
+    if (!opt) return TR_OK;
+    if ((i = tr_first_nonfinite(opt->m, opt->n)) < opt->n) return nonfinite_err(m, what, "AdamW m", i, opt->m[i]);
+    if ((i = tr_first_nonfinite(opt->v, opt->n)) < opt->n) return nonfinite_err(m, what, "AdamW v", i, opt->v[i]);
+    return TR_OK;
+}
+
 int ckpt_save_ex(const char *run_dir, int64_t step, const Model *m, const AdamW *opt, const cJSON *state,
                  const char *tok_dir, int keep_last, CkptExtraFn extra, void *extra_ctx) {
     char ck[4096], tmp[4200], fin[4200], p[4400], src[4400];
@@ -157,6 +175,8 @@ int ckpt_save_ex(const char *run_dir, int64_t step, const Model *m, const AdamW 
     char *text = NULL;
     int rc;
     snprintf(ck, sizeof ck, "%s/ckpt", run_dir);
+    snprintf(p, sizeof p, "checkpoint of step %lld not written (the previous one is intact)", (long long)step);
+    if ((rc = ckpt_check_finite(m, opt, p))) return rc;
     if ((rc = ckpt_mkdirs(ck))) return rc;
     snprintf(tmp, sizeof tmp, "%s/.tmp-step-%08lld", ck, (long long)step);
     snprintf(fin, sizeof fin, "%s/step-%08lld", ck, (long long)step);

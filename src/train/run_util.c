@@ -77,7 +77,8 @@ int run_save_final(const Model *m, const char *run_dir, const char *tok_dir) {
     snprintf(tmp, sizeof tmp, "%s/.model.tmp", run_dir);
     snprintf(fin, sizeof fin, "%s/model", run_dir);
     snprintf(old, sizeof old, "%s/.model.old", run_dir);
-    int rc = ckpt_mkdirs(tmp);
+    int rc = ckpt_check_finite(m, NULL, "the final model not written");
+    if (!rc) rc = ckpt_mkdirs(tmp);
     if (!rc) rc = model_save(m, tmp, ST_F32);
     static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"};
     for (int i = 0; i < 3 && !rc; i++) {
