@@ -112,7 +112,7 @@ PY
 "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/nan" "${common[@]}" train.steps=4 ckpt.every=1 \
   ckpt.keep=0 rrs.rollback=true debug.fault=nan@3 debug.dump_rollback=true >"$work/nan.log" 2>&1 \
   && ok || bad "nan fault with rollback: $(tail -3 "$work/nan.log")"
-grep -q "step 3: rolled back to step 2 (grad_norm is NaN" "$work/nan.log" && ok || bad "rollback log line: $(grep rolled "$work/nan.log")"
+grep -q "step 3: rolled back to step 2 (NaN/Inf in the loss" "$work/nan.log" && ok || bad "rollback log line: $(grep rolled "$work/nan.log")"
 grep -q '"rrs/rollbacks":1' "$work/nan/metrics.jsonl" && [ -e "$work/nan/model/model.safetensors" ] && ok \
   || bad "the run went on to the end after the rollback"
 for f in model.safetensors optim.safetensors; do
@@ -129,9 +129,53 @@ for mode in separate shared; do
       || bad "ppo ($mode): rollback restored a different $f"
   done
 done
-expect_fail "rrs.rollback=true" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/nan2" "${common[@]}" \
-  train.steps=4 ckpt.every=1 debug.fault=nan@3
+# guard.nonfinite=stop: a clear error, and the checkpoints stay usable
+expect_fail "guard.nonfinite=skip or rollback" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/nan2" \
+  "${common[@]}" train.steps=4 ckpt.every=1 debug.fault=nan@3 guard.nonfinite=stop
 "$bin" rl --resume "$work/nan2" debug.fault= >"$work/nan2.log" 2>&1 && ok || bad "resume after a NaN stop: $(tail -2 "$work/nan2.log")"
+# the default guard skips the step's optimiser update: the weights after
+# step 3 are those after step 2, an event line says so, the run finishes
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/nan3" "${common[@]}" train.steps=4 ckpt.every=1 \
+  ckpt.keep=0 debug.fault=nan@3 >"$work/nan3.log" 2>&1 && ok || bad "nan fault skipped: $(tail -3 "$work/nan3.log")"
+grep -q "step 3: NaN/Inf in the loss; its optimiser step is skipped" "$work/nan3.log" && ok \
+  || bad "skip log line: $(grep -i finite "$work/nan3.log")"
+grep -q '"step":3,"event":"nonfinite","what":"the loss","action":"skip"' "$work/nan3/metrics.jsonl" && ok \
+  || bad "skip event line: $(grep event "$work/nan3/metrics.jsonl")"
+grep -q '"guard/skips":1' "$work/nan3/metrics.jsonl" && [ -e "$work/nan3/model/model.safetensors" ] && ok \
+  || bad "the run went on after the skip"
+for f in model.safetensors optim.safetensors; do
+  cmp -s "$work/nan3/ckpt/step-00000002/$f" "$work/nan3/ckpt/step-00000003/$f" && ok || bad "the skipped step changed $f"
+done
+# a NaN in the weights after a finite update cannot be skipped: the run
+# stops before a checkpoint takes it; with guard.nonfinite=rollback the
+# step is restored and resampled
+expect_fail "after a finite update" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" \
+  --out "$work/nanw" "${common[@]}" train.steps=4 ckpt.every=1 ckpt.keep=0 debug.fault=nan_weight@3
+[ "$(readlink "$work/nanw/ckpt/latest" || cat "$work/nanw/ckpt/latest")" != "" ] && ok || bad "nanw: no latest checkpoint"
+"$py" - "$work/nanw" <<'PY' && ok || bad "nanw: a checkpoint holds a NaN, or step 3 was written"
+import glob, json, math, os, struct, sys
+import numpy as np
+d = sys.argv[1]
+cks = sorted(glob.glob(d + "/ckpt/step-*"))
+assert [os.path.basename(c) for c in cks] == ["step-00000001", "step-00000002"], cks
+for c in cks:
+    for f in glob.glob(c + "/*.safetensors"):
+        b = open(f, "rb").read()
+        n = struct.unpack("<Q", b[:8])[0]
+        h = json.loads(b[8:8 + n])
+        for k, v in h.items():
+            if k == "__metadata__": continue
+            assert v["dtype"] == "F32", (f, k)
+            s, e = v["data_offsets"]
+            x = np.frombuffer(b[8 + n + s:8 + n + e], dtype=np.float32)
+            assert np.isfinite(x).all(), (f, k)
+PY
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/nanw2" "${common[@]}" train.steps=4 ckpt.every=1 \
+  debug.fault=nan_weight@3 guard.nonfinite=rollback >"$work/nanw2.log" 2>&1 && ok || bad "nan weight rolled back: $(tail -3 "$work/nanw2.log")"
+grep -q "step 3: rolled back to step 2 (NaN/Inf in the policy weights" "$work/nanw2.log" && ok \
+  || bad "nan weight rollback line: $(grep rolled "$work/nanw2.log")"
+expect_fail "guard.max_skips" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" "${common[@]}" \
+  train.steps=4 guard.max_skips=0
 # every step spiking: the run stops after rrs.max_retries rollbacks in a row
 expect_fail "rollbacks in a row" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/spk" "${common[@]}" \
   train.steps=8 rrs.rollback=true rrs.watch=grad_norm rrs.spike=1.000001 rrs.min_history=1 rrs.window=1 \

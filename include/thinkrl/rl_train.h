@@ -54,6 +54,8 @@ typedef struct {
     int64_t rrs_window, rrs_min_history, rrs_max_retries;
     /* fault injection for tests: "nan@K" | "spike@K" ("": none) */
     char *debug_fault;
+    char *guard_nonfinite;   /* auto|skip|rollback|stop */
+    int64_t guard_max_skips;
     int debug_dump_rollback;   /* write the state rolled back to as RUN/rollback/ckpt/step-N */
     /* advantages and losses */
     char *adv;                 /* grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | remax | gae */

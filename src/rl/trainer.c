@@ -30,13 +30,17 @@
 #include "rl/fdpg_run.h"
 #include "train/run_util.h"
 
-/* debug.fault: "nan@K" -> FAULT_NAN, "spike@K" -> FAULT_SPIKE (*step = K);
- * "" -> FAULT_NONE; anything else -> -1. */
-enum { FAULT_NONE = 0, FAULT_NAN, FAULT_SPIKE };
+/* debug.fault: "nan@K" -> FAULT_NAN, "spike@K" -> FAULT_SPIKE, "nan_weight@K"
+ * -> FAULT_NAN_WEIGHT (*step = K); "" -> FAULT_NONE; anything else -> -1. */
+enum { FAULT_NONE = 0, FAULT_NAN, FAULT_SPIKE, FAULT_NAN_WEIGHT };
+enum { GUARD_SKIP = 0, GUARD_ROLLBACK, GUARD_STOP };
 static int fault_parse(const char *s, int64_t *step) {
     *step = 0;
     if (!s || !*s) return FAULT_NONE;
-    int kind = !strncmp(s, "nan@", 4) ? FAULT_NAN : !strncmp(s, "spike@", 6) ? FAULT_SPIKE : -1;
+    int kind = !strncmp(s, "nan@", 4)          ? FAULT_NAN
+               : !strncmp(s, "spike@", 6)      ? FAULT_SPIKE
+               : !strncmp(s, "nan_weight@", 11) ? FAULT_NAN_WEIGHT
+                                               : -1;
     if (kind < 0) return -1;
     const char *n = strchr(s, '@') + 1;
     char *end;
@@ -80,13 +84,15 @@ static const ConfField RL_FIELDS[] = {
     FLD("rrs.loop_reps", CONF_INT, rrs_loop_reps, "4", "rrs: ... occurs this many times", "2.."),
     FLD("rrs.kl_max", CONF_FLOAT, rrs_kl_max, "0", "rrs: a group whose mean per-token KL to the reference exceeds this is problematic (0: off)", "0.."),
     FLD("rrs.logratio_max", CONF_FLOAT, rrs_logratio_max, "0", "rrs: a group whose mean |log pi/pi_rollout| exceeds this is problematic (0: off; costs one more forward)", "0.."),
-    FLD("rrs.rollback", CONF_BOOL, rrs_rollback, "false", "rrs: when a step's watched values spike past rrs.spike x their running median, or a NaN/Inf appears, restore the weights and optimiser of the last good step and resample", NULL),
+    FLD("rrs.rollback", CONF_BOOL, rrs_rollback, "false", "rrs: when a step's watched values spike past rrs.spike x their running median (or a NaN/Inf appears, see guard.nonfinite), restore the weights and optimiser of the last good step and resample", NULL),
     FLD("rrs.spike", CONF_FLOAT, rrs_spike, "5", "rrs: spike factor over the running median", "1.."),
     FLD("rrs.watch", CONF_STR, rrs_watch, "kl:0.01,loss:0.05,grad_norm:0.1", "rrs: watched values with a floor under their median (kl, loss, grad_norm, entropy)", NULL),
     FLD("rrs.window", CONF_INT, rrs_window, "20", "rrs: accepted steps in the running median", "1..256"),
     FLD("rrs.min_history", CONF_INT, rrs_min_history, "5", "rrs: accepted steps before spikes are judged (NaN/Inf always are)", "1.."),
     FLD("rrs.max_retries", CONF_INT, rrs_max_retries, "3", "rrs: rollbacks in a row before the run stops with an error", "1.."),
-    FLD("debug.fault", CONF_STR, debug_fault, "", "fault injection for tests: nan@K (NaN gradient) or spike@K (loss and gradient x 1000) in the first try of step K", NULL),
+    FLD("guard.nonfinite", CONF_ENUM, guard_nonfinite, "auto", "a NaN/Inf in a loss, a gradient or the weights: skip that optimiser step (weights and moments stay as they were; a NaN in the weights themselves stops the run), roll back to the last good step and resample (keeps a copy of weights and optimiser), or stop with an error; auto: rollback with rrs.rollback, else skip. A checkpoint never holds a NaN", "auto|skip|rollback|stop"),
+    FLD("guard.max_skips", CONF_INT, guard_max_skips, "3", "guard: steps in a row with a skipped non-finite update before the run stops with an error", "1.."),
+    FLD("debug.fault", CONF_STR, debug_fault, "", "fault injection for tests: nan@K (NaN gradient), spike@K (loss and gradient x 1000) or nan_weight@K (a NaN weight after the update) in the first try of step K", NULL),
     FLD("debug.dump_rollback", CONF_BOOL, debug_dump_rollback, "false", "write the state each rollback restores as RUN/rollback/ckpt/step-N (tests)", NULL),
     FLD("algo.adv", CONF_ENUM, adv, "grpo", "advantage estimator", "grpo|dr_grpo|rloo|reinforce_pp|reinforce_pp_baseline|remax|gae|fdpg"),
     FLD("algo.gamma", CONF_FLOAT, gamma, "1.0", "discount (reinforce_pp*, gae)", "0..1"),
@@ -172,7 +178,7 @@ int rl_config_check(const RlConfig *c) {
     }
     int64_t fk;
     if (c->debug_fault && *c->debug_fault && fault_parse(c->debug_fault, &fk) < 0)
-        return tr_err(TR_EINVAL, "debug.fault: expected nan@K or spike@K with K >= 1, got '%s'", c->debug_fault);
+        return tr_err(TR_EINVAL, "debug.fault: expected nan@K, spike@K or nan_weight@K with K >= 1, got '%s'", c->debug_fault);
     if (c->rrs_rollback) {
         SpikeDet sd;
         int rc = spike_init(&sd, c->rrs_watch, c->rrs_spike, (int)c->rrs_window, (int)c->rrs_min_history);
@@ -244,6 +250,9 @@ typedef struct {
     int fault, fault_kind;     /* fault: armed for this try; kind and step from debug.fault */
     int64_t fault_step;
     int fault_fired;
+    int guard;                 /* GUARD_*: what a NaN/Inf does (guard.nonfinite) */
+    int snap_on;               /* a snapshot of the last good step is kept (rrs.rollback, guard rollback) */
+    int64_t skips, skips_row;  /* skipped non-finite updates: total, in a row */
     uint8_t *skip;             /* train.n scratch flags for ads draws */
     /* f-DPG (algo.adv=fdpg) */
     int fdpg;
@@ -783,7 +792,8 @@ typedef struct {
     double entropy, ent_tokens;
     double gnorm, cgnorm, gnorm_max;
     int64_t tokens, updates, vtokens;
-    int nonfinite;   /* a gradient was NaN/Inf (rrs.rollback: the update stopped there) */
+    int nonfinite;   /* a loss, gradient or weight was NaN/Inf: the update stopped there */
+    const char *nf_what; /* which: "the loss", "the policy gradient", ... */
     double update_s;
 } UpdStats;
 
@@ -910,7 +920,7 @@ static int micro_step(Run *r, const Roll *g, const Packed *pk, const int *idx, i
             if ((rc = fdpg_loss(&mb, sc->lp, sc->coef, pol_norm, sc->d, &fl))) return rc;
             ps.loss = ps.pg_loss = fl;
         }
-        if (r->fault) { /* debug.fault: a NaN, or a loss and gradient 1000x too large */
+        if (r->fault && r->fault_kind != FAULT_NAN_WEIGHT) { /* debug.fault: a NaN, or a loss and gradient 1000x too large */
             double f = r->fault_kind == FAULT_NAN ? NAN : 1000.0;
             for (int64_t t = 0; t < nt; t++) sc->d[t] = (float)(sc->d[t] * f);
             ps.loss *= f;
@@ -1016,30 +1026,36 @@ static int update(Run *r, const Roll *g, const Packed *pk, Micro *m, double lr, 
                 memset(r->vh.g, 0, ((size_t)r->vh.C + 1) * sizeof(float));
                 if (!r->shared) model_zero_grads(&r->crit);
             }
+            double loss0 = us->loss + us->vloss;
             for (int s = 0; s < ne && !rc; s += (int)c->micro_batch) {
                 int n = ne - s < (int)c->micro_batch ? ne - s : (int)c->micro_batch;
                 rc = micro_step(r, g, pk, idx + s, n, pn, vn, en, train_policy, e == 0, m, &sc, us);
             }
             if (rc) break;
+            /* guard: no optimiser moves on a non-finite loss or gradient;
+             * rl_step decides (skip, roll back, stop) */
+            double gn = 0, cg = 0;
+            if (!isfinite(us->loss + us->vloss - loss0)) us->nf_what = "the loss";
+            if (!us->nf_what && (train_policy || (r->has_crit && r->shared)) &&
+                !isfinite(gn = grad_clip(r->pol.grads, r->pol.n_params, c->grad_clip)))
+                us->nf_what = "the policy gradient";
+            if (!us->nf_what && r->has_crit && !r->shared &&
+                !isfinite(cg = grad_clip(r->crit.grads, r->crit.n_params, c->grad_clip)))
+                us->nf_what = "the critic gradient";
+            if (!us->nf_what && r->has_crit && tr_first_nonfinite(r->vh.g, (size_t)r->vh.C + 1) <= (size_t)r->vh.C)
+                us->nf_what = "the value head gradient";
+            if (us->nf_what) {
+                us->nonfinite = 1;
+                if (!isfinite(gn)) us->gnorm = us->gnorm_max = gn;
+                break;
+            }
             if (train_policy || (r->has_crit && r->shared)) {
-                double gn = grad_clip(r->pol.grads, r->pol.n_params, c->grad_clip);
-                if (!isfinite(gn)) {
-                    us->nonfinite = 1;
-                    us->gnorm = gn;
-                    us->gnorm_max = gn;
-                    if (c->rrs_rollback) break; /* rl_step rolls the step back */
-                    rc = tr_err(TR_EINVAL, "step %lld: the policy gradient is not finite (lower optim.lr, or set "
-                                           "rrs.rollback=true to roll such steps back)",
-                                (long long)r->step + 1);
-                    break;
-                }
                 us->gnorm += gn;
                 if (gn > us->gnorm_max) us->gnorm_max = gn;
                 adamw_step(&r->opt, r->pol.params, r->pol.grads, (float)lr, r->decay);
             }
             if (r->has_crit) {
                 if (!r->shared) {
-                    double cg = grad_clip(r->crit.grads, r->crit.n_params, c->grad_clip);
                     us->cgnorm += cg;
                     adamw_step(&r->copt, r->crit.params, r->crit.grads, (float)c->critic_lr, r->cdecay);
                 }
@@ -1047,6 +1063,15 @@ static int update(Run *r, const Roll *g, const Packed *pk, Micro *m, double lr, 
             }
             us->updates++;
         }
+    }
+    if (!rc && r->fault && r->fault_kind == FAULT_NAN_WEIGHT) r->pol.params[r->pol.n_params / 2] = NAN;
+    if (!rc && !us->nonfinite) { /* finite gradients can still overflow AdamW's moments */
+        if (tr_first_nonfinite(r->pol.params, r->pol.n_params) < r->pol.n_params) us->nf_what = "the policy weights";
+        else if (r->has_crit && !r->shared && tr_first_nonfinite(r->crit.params, r->crit.n_params) < r->crit.n_params)
+            us->nf_what = "the critic weights";
+        else if (r->has_crit && tr_first_nonfinite(r->vh.w, (size_t)r->vh.C + 1) <= (size_t)r->vh.C)
+            us->nf_what = "the value head weights";
+        us->nonfinite = us->nf_what ? 2 : 0;
     }
     us->update_s = tr_time() - t0;
 out:
@@ -1421,10 +1446,18 @@ static void snap_restore(const Snap *s) {
 static int save_critic(void *ctx, const char *dir) {
     Run *r = ctx;
     char p[4400];
+    int rc = TR_OK;
+    if (r->fdpg && r->fd.offline) rc = ckpt_check_finite(&r->prop, NULL, "fdpg proposal");
+    if (!rc && r->has_crit && !r->shared) rc = ckpt_check_finite(&r->crit, &r->copt, "critic");
+    if (!rc && r->has_crit && (tr_first_nonfinite(r->vh.w, (size_t)r->vh.C + 1) <= (size_t)r->vh.C ||
+                               tr_first_nonfinite(r->vh.opt.m, r->vh.opt.n) < r->vh.opt.n ||
+                               tr_first_nonfinite(r->vh.opt.v, r->vh.opt.n) < r->vh.opt.n))
+        rc = tr_err(TR_EINVAL, "value head: a weight or AdamW moment is not finite");
+    if (rc) return tr_err_ctx(rc, "checkpoint of step %lld not written (the previous one is intact)", (long long)r->step);
     if (r->fdpg && r->fd.offline) {
         StWrite w = {"proposal", ST_F32, r->prop.params, 1, {(int64_t)r->prop.n_params}};
         snprintf(p, sizeof p, "%s/proposal.safetensors", dir);
-        int rc = st_write(p, &w, 1, NULL, 0);
+        rc = st_write(p, &w, 1, NULL, 0);
         if (rc) return rc;
     }
     if (!r->has_crit) return TR_OK;
@@ -1488,6 +1521,9 @@ static int save_ckpt(Run *r, const char *run_dir) {
         cJSON_AddItemToObject(s, "rrs", q);
     }
     if (r->fdpg) cJSON_AddItemToObject(s, "fdpg", fdpg_run_to_json(&r->fd));
+    cJSON *gj = cJSON_AddObjectToObject(s, "guard");
+    cJSON_AddNumberToObject(gj, "skips", (double)r->skips);
+    cJSON_AddNumberToObject(gj, "skips_row", (double)r->skips_row);
     if (r->has_crit) {
         cJSON *cj = cJSON_AddObjectToObject(s, "critic");
         cJSON_AddNumberToObject(cj, "v_head_t", (double)r->vh.opt.t);
@@ -1691,6 +1727,12 @@ static int restore_state(Run *r, const cJSON *state) {
             if ((rc = spike_from_json(&r->sd, sp))) return tr_err_ctx(rc, "checkpoint state");
         }
     }
+    const cJSON *gj = cJSON_GetObjectItemCaseSensitive(state, "guard"); /* absent before the guard existed */
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(gj, "skips"), *gr = cJSON_GetObjectItemCaseSensitive(gj, "skips_row");
+    if (cJSON_IsNumber(gs) && cJSON_IsNumber(gr)) {
+        r->skips = (int64_t)gs->valuedouble;
+        r->skips_row = (int64_t)gr->valuedouble;
+    }
     if (r->fdpg && (rc = fdpg_run_from_json(&r->fd, cJSON_GetObjectItemCaseSensitive(state, "fdpg"))))
         return tr_err_ctx(rc, "checkpoint state");
     return ckpt_rng_from_json(cJSON_GetObjectItemCaseSensitive(state, "rng"), &r->rng);
@@ -1702,7 +1744,13 @@ static int setup_taco(Run *r) {
     const RlConfig *c = r->c;
     int rc;
     r->use_ads = !strcmp(c->sampler, "ads");
-    r->use_queue = c->rrs_groups || c->rrs_rollback;
+    r->guard = !strcmp(c->guard_nonfinite, "skip")       ? GUARD_SKIP
+               : !strcmp(c->guard_nonfinite, "rollback") ? GUARD_ROLLBACK
+               : !strcmp(c->guard_nonfinite, "stop")     ? GUARD_STOP
+               : c->rrs_rollback                         ? GUARD_ROLLBACK
+                                                         : GUARD_SKIP;
+    r->snap_on = c->rrs_rollback || r->guard == GUARD_ROLLBACK;
+    r->use_queue = c->rrs_groups || r->snap_on;
     r->fault_kind = fault_parse(c->debug_fault, &r->fault_step);
     if (r->use_ads) {
         if (r->train.n < c->prompts)
@@ -1829,12 +1877,13 @@ static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *
         cJSON *ha = cJSON_AddArrayToObject(mj, "ads/hist");
         for (int b = 0; b < 10; b++) cJSON_AddItemToArray(ha, cJSON_CreateNumber((double)h[b]));
     }
+    add_num(mj, "guard/skips", (double)r->skips);
     if (r->use_queue) {
         add_num(mj, "rrs/deferred", (double)r->rq.deferred);
         add_num(mj, "rrs/reintroduced", (double)r->rq.reintroduced);
         add_num(mj, "rrs/dropped", (double)r->rq.dropped);
         add_num(mj, "rrs/queue", (double)r->rq.n);
-        if (r->c->rrs_rollback) add_num(mj, "rrs/rollbacks", (double)r->rollbacks);
+        if (r->snap_on) add_num(mj, "rrs/rollbacks", (double)r->rollbacks);
         if (r->c->rrs_groups) {
             int64_t nd = 0;
             for (int w = 0; w < WHY_COUNT; w++) nd += gf->n[w];
@@ -1974,6 +2023,40 @@ static int rollback(Run *r, const Snap *snap, const Roll *g, FILE *mf, const cha
     return TR_OK;
 }
 
+/* guard.nonfinite skip / stop: the optimiser step with the NaN/Inf was not
+ * taken (update stopped before it). A NaN already in the weights cannot be
+ * skipped; too many skips in a row mean the run is not recovering. */
+static int guard_skip(Run *r, FILE *mf, const UpdStats *us) {
+    const RlConfig *c = r->c;
+    long long k = (long long)r->step + 1;
+    if (r->guard == GUARD_STOP)
+        return tr_err(TR_EINVAL, "step %lld: NaN/Inf in %s; the run stops (lower optim.lr, or set guard.nonfinite="
+                                 "skip or rollback)", k, us->nf_what);
+    if (us->nonfinite == 2)
+        return tr_err(TR_EINVAL, "step %lld: NaN/Inf in %s after a finite update (lower optim.lr, raise optim.eps, "
+                                 "set train.grad_clip, or guard.nonfinite=rollback to restore the last good step); "
+                                 "the last checkpoint is intact", k, us->nf_what);
+    r->skips++;
+    r->skips_row++;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ev, "step", (double)k);
+    cJSON_AddStringToObject(ev, "event", "nonfinite");
+    cJSON_AddStringToObject(ev, "what", us->nf_what);
+    cJSON_AddStringToObject(ev, "action", "skip");
+    char *js = cJSON_PrintUnformatted(ev);
+    if (js) fprintf(mf, "%s\n", js);
+    free(js);
+    cJSON_Delete(ev);
+    fflush(mf);
+    if (ferror(mf)) return tr_err(TR_EIO, "metrics.jsonl: write failed");
+    if (r->log) fprintf(r->log, "rl: step %lld: NaN/Inf in %s; its optimiser step is skipped\n", k, us->nf_what);
+    if (r->skips_row > c->guard_max_skips)
+        return tr_err(TR_EINVAL, "%lld steps in a row had a non-finite update (last: %s); the run stops at step %lld, "
+                                 "its last checkpoint is intact (lower optim.lr, or raise guard.max_skips)",
+                      (long long)r->skips_row, us->nf_what, k);
+    return TR_OK;
+}
+
 static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, Snap *snap, const char *run_dir, double *acc_out,
                    double *reward_out, double *kl_out, double *tok_s) {
     const RlConfig *c = r->c;
@@ -1995,25 +2078,32 @@ static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, Snap *snap, con
         if (!rc && g.n > 0) rc = r->fdpg ? fdpg_prepare(r, &g, &pk, &kl) : advantages(r, &pk, &kl);
         if (!rc && g.n > 0 && c->rrs_groups) rc = defer_groups(r, &g, &pk, &kl, &gf);
         if (!rc && g.n > 0) {
-            if (c->rrs_rollback) snap_take(snap);
+            if (r->snap_on) snap_take(snap);
             rc = update(r, &g, &pk, &m, lr, &us);
             if (r->fault) r->fault_fired = 1;
             r->fault = 0;
         }
-        if (!rc && c->rrs_rollback && g.n > 0) {
-            double v[SPIKE_MAX];
-            char why[192];
-            for (int j = 0; j < r->sd.n; j++) v[j] = watched(r->sd.name[j], &us, kl);
-            int sp = spike_check(&r->sd, v, why, sizeof why);
-            if (!sp && us.nonfinite) {
-                snprintf(why, sizeof why, "the policy gradient is not finite");
-                sp = -1;
-            }
-            if (sp) {
+        if (!rc && g.n > 0 && us.nonfinite) {
+            if (r->guard == GUARD_ROLLBACK) {
+                char why[96];
+                snprintf(why, sizeof why, "NaN/Inf in %s", us.nf_what);
                 rc = rollback(r, snap, &g, mf, why, try_no, run_dir);
                 again = 1;
             } else {
-                spike_push(&r->sd, v);
+                rc = guard_skip(r, mf, &us);
+            }
+        } else if (!rc && g.n > 0) {
+            r->skips_row = 0;
+            if (c->rrs_rollback) {
+                double v[SPIKE_MAX];
+                char why[192];
+                for (int j = 0; j < r->sd.n; j++) v[j] = watched(r->sd.name[j], &us, kl);
+                if (spike_check(&r->sd, v, why, sizeof why)) {
+                    rc = rollback(r, snap, &g, mf, why, try_no, run_dir);
+                    again = 1;
+                } else {
+                    spike_push(&r->sd, v);
+                }
             }
         }
         if (!rc && !again) {
@@ -2090,7 +2180,7 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
     rng_seed(&r.rng, run_mix64((uint64_t)c->seed));
     if ((rc = setup_models(&r, run_dir, resume, &state))) goto cleanup;
     if ((rc = setup_taco(&r))) goto cleanup;
-    if (c->rrs_rollback && (rc = snap_init(&snap, &r))) goto cleanup;
+    if (r.snap_on && (rc = snap_init(&snap, &r))) goto cleanup;
     if (resume && (rc = restore_state(&r, state))) goto cleanup;
     if (r.fdpg && r.fd.target == FDPG_DISTRIBUTIONAL && !r.fd.fitted && (rc = fdpg_fit(&r, run_dir))) goto cleanup;
     sampler_order(&r);
