@@ -64,6 +64,36 @@ PY
 "$bin" sft --resume "$work/r2" train.stop_after=0 >"$work/sft2.log" 2>&1 && ok || bad "resume: $(tail -3 "$work/sft2.log")"
 cmp -s "$work/r1/model/model.safetensors" "$work/r2/model/model.safetensors" && ok || bad "resumed weights differ from the straight run"
 expect_fail "not a run directory" "$bin" sft --resume "$work/r0"
+# the NaN guard: a NaN loss at step 10 skips that step's update (the
+# checkpoints of steps 9 and 10 are equal), an event line says so; a NaN
+# weight stops the run before a checkpoint takes it, unless
+# guard.nonfinite=rollback restores step 9; guard.nonfinite=stop stops
+"$bin" sft --config "$work/sft.yaml" --out "$work/g1" $tiny ckpt.every=1 ckpt.keep=0 debug.fault=nan@10 \
+  >"$work/g1.log" 2>&1 && ok || bad "sft nan skipped: $(tail -3 "$work/g1.log")"
+grep -q "step 10: NaN/Inf in the loss; its optimiser step is skipped" "$work/g1.log" && ok || bad "sft skip line"
+cmp -s "$work/g1/ckpt/step-00000009/model.safetensors" "$work/g1/ckpt/step-00000010/model.safetensors" && ok \
+  || bad "sft: the skipped step changed the weights"
+cmp -s "$work/g1/ckpt/step-00000009/optim.safetensors" "$work/g1/ckpt/step-00000010/optim.safetensors" && ok \
+  || bad "sft: the skipped step changed the moments"
+"$py" - "$work/g1/metrics.jsonl" <<'PY' && ok || bad "sft skip metrics"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ev = [r for r in rows if "event" in r]
+assert ev == [{"step": 10, "event": "nonfinite", "what": "the loss", "action": "skip"}], ev
+assert rows[-1]["step"] == 24 and rows[-1]["guard/skips"] == 1, rows[-1]
+PY
+expect_fail "after a finite update" "$bin" sft --config "$work/sft.yaml" --out "$work/g2" $tiny ckpt.every=4 \
+  debug.fault=nan_weight@10
+[ "$(ls "$work/g2/ckpt" | grep step- | tail -1)" = "step-00000008" ] && ok || bad "sft g2: $(ls "$work/g2/ckpt")"
+"$bin" sft --config "$work/sft.yaml" --out "$work/g3" $tiny ckpt.every=1 ckpt.keep=0 debug.fault=nan_weight@10 \
+  guard.nonfinite=rollback >"$work/g3.log" 2>&1 && ok || bad "sft nan weight rolled back: $(tail -3 "$work/g3.log")"
+grep -q '"step":10,"event":"nonfinite","what":"the weights","action":"rollback"' "$work/g3/metrics.jsonl" && ok \
+  || bad "sft rollback event: $(grep event "$work/g3/metrics.jsonl")"
+cmp -s "$work/g3/ckpt/step-00000009/model.safetensors" "$work/g3/ckpt/step-00000010/model.safetensors" && ok \
+  || bad "sft: the rolled-back step changed the weights"
+expect_fail "guard.nonfinite=skip or rollback" "$bin" sft --config "$work/sft.yaml" --out "$work/g4" $tiny \
+  debug.fault=nan@3 guard.nonfinite=stop
+expect_fail "debug.fault" "$bin" sft --config "$work/sft.yaml" --out "$work/g4" $tiny debug.fault=nan@x
 
 # eval: JSON summary with the documented fields
 "$bin" data gen arith --n 20 --seed 99 --out "$work/test.jsonl" 2>/dev/null

@@ -43,6 +43,10 @@ typedef struct {
     int64_t eval_every, eval_docs;
     int64_t ckpt_every, ckpt_keep;
     int64_t log_every, threads;
+    /* NaN / Inf guard and its fault injection (tests) */
+    char *guard_nonfinite;     /* skip | rollback | stop */
+    int64_t guard_max_skips;
+    char *debug_fault;         /* "nan@K" | "nan_weight@K" | "" */
 } SftConfig;
 
 extern const ConfSchema SFT_SCHEMA;

@@ -67,6 +67,9 @@ static const ConfField SFT_FIELDS[] = {
     FLD("ckpt.keep", CONF_INT, ckpt_keep, "2", "checkpoints kept (0: all)", "0.."),
     FLD("log.every", CONF_INT, log_every, "10", "progress line and metrics.jsonl every N steps", "1.."),
     FLD("threads", CONF_INT, threads, "0", "compute threads (0: OpenMP default)", "0.."),
+    FLD("guard.nonfinite", CONF_ENUM, guard_nonfinite, "skip", "a NaN/Inf in the loss, the gradient or the weights: skip that optimiser step (a NaN in the weights themselves stops the run), roll back to the weights and moments before the step (keeps a copy of them) and go on with the next batch, or stop with an error. A checkpoint never holds a NaN", "skip|rollback|stop"),
+    FLD("guard.max_skips", CONF_INT, guard_max_skips, "3", "guard: non-finite steps in a row before the run stops with an error", "1.."),
+    FLD("debug.fault", CONF_STR, debug_fault, "", "fault injection for tests: nan@K (a NaN loss and gradient) or nan_weight@K (a NaN weight after the update) at step K", NULL),
 };
 #undef FLD
 const ConfSchema SFT_SCHEMA = {SFT_FIELDS, (int)(sizeof SFT_FIELDS / sizeof SFT_FIELDS[0]), "sft config"};
@@ -385,7 +388,19 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
     cJSON *state = NULL;
     char path[4400], tok_dir[4096];
     int rc;
-    int64_t step = 0, tokens_seen = 0;
+    int64_t step = 0, tokens_seen = 0, skips = 0, skips_row = 0, fault_step = 0, snap_t = 0;
+    float *snap = NULL; /* guard rollback: weights, m, v before the step */
+    double gn_last = 0;
+    int guard = !strcmp(c->guard_nonfinite, "rollback") ? 1 : !strcmp(c->guard_nonfinite, "stop") ? 2 : 0;
+    int fault = 0;
+    if (c->debug_fault && *c->debug_fault) {
+        const char *at = strchr(c->debug_fault, '@');
+        char *end = NULL;
+        fault_step = at ? strtoll(at + 1, &end, 10) : 0;
+        fault = !strncmp(c->debug_fault, "nan@", 4) ? 1 : !strncmp(c->debug_fault, "nan_weight@", 11) ? 2 : 0;
+        if (!fault || !end || end == at + 1 || *end || fault_step < 1)
+            return tr_err(TR_EINVAL, "debug.fault: expected nan@K or nan_weight@K with K >= 1, got '%s'", c->debug_fault);
+    }
     if (c->threads > 0) tr_set_threads((int)c->threads);
     if ((rc = ckpt_mkdirs(run_dir))) return rc;
     if ((rc = setup_tokenizer(c, run_dir, &tok, tok_dir, sizeof tok_dir))) goto cleanup;
@@ -423,6 +438,11 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
         goto cleanup;
     }
     run_decay_mask(&m, decay);
+    if (guard == 1 && !(snap = malloc((m.n_params + 2 * opt.n) * sizeof(float)))) {
+        rc = tr_err(TR_ENOMEM, "out of memory for the guard's copy of the weights and moments (guard.nonfinite=skip "
+                               "needs none)");
+        goto cleanup;
+    }
 
     double t0 = tr_time();
     if ((rc = load_docs(c, &tok, &train, &ev, log))) goto cleanup;
@@ -458,6 +478,12 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
         smp.cursor = (int64_t)cu->valuedouble;
         sampler_order(&smp);
         tokens_seen = cJSON_IsNumber(tk) ? (int64_t)tk->valuedouble : 0;
+        const cJSON *gj = cJSON_GetObjectItemCaseSensitive(state, "guard"); /* absent before the guard existed */
+        const cJSON *gs = cJSON_GetObjectItemCaseSensitive(gj, "skips"), *gr = cJSON_GetObjectItemCaseSensitive(gj, "skips_row");
+        if (cJSON_IsNumber(gs) && cJSON_IsNumber(gr)) {
+            skips = (int64_t)gs->valuedouble;
+            skips_row = (int64_t)gr->valuedouble;
+        }
     }
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     if ((rc = conf_save_yaml(&SFT_SCHEMA, c, path))) goto cleanup;
@@ -508,17 +534,71 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
             if ((rc = model_backward(&m, &mb, tg, b.dlp, NULL))) goto cleanup;
         }
         loss /= (double)nt;
-        if (!isfinite(loss)) {
-            rc = tr_err(TR_EINVAL, "step %lld: loss is %g (lower optim.lr?)", (long long)step + 1, loss);
-            goto cleanup;
+        if (fault && step + 1 == fault_step && fault == 1) {
+            loss = NAN;
+            m.grads[0] = NAN;
         }
-        double gn = grad_clip(m.grads, m.n_params, c->grad_clip);
-        adamw_step(&opt, m.params, m.grads, (float)lr, decay);
+        /* guard: the optimiser moves only on a finite loss and gradient; a
+         * NaN that still reaches the weights is undone (rollback) or stops
+         * the run */
+        const char *nf = NULL;
+        double gn = 0;
+        if (!isfinite(loss)) nf = "the loss";
+        else if (!isfinite(gn = grad_clip(m.grads, m.n_params, c->grad_clip))) nf = "the gradient";
+        if (!nf) {
+            if (snap) {
+                memcpy(snap, m.params, m.n_params * sizeof(float));
+                memcpy(snap + m.n_params, opt.m, opt.n * sizeof(float));
+                memcpy(snap + m.n_params + opt.n, opt.v, opt.n * sizeof(float));
+                snap_t = opt.t;
+            }
+            adamw_step(&opt, m.params, m.grads, (float)lr, decay);
+            if (fault == 2 && step + 1 == fault_step) m.params[m.n_params / 2] = NAN;
+            if (tr_first_nonfinite(m.params, m.n_params) < m.n_params) nf = "the weights";
+        }
+        if (nf) {
+            long long k = (long long)step + 1;
+            int in_w = !strcmp(nf, "the weights");
+            if (guard == 2) {
+                rc = tr_err(TR_EINVAL, "step %lld: NaN/Inf in %s; the run stops (lower optim.lr, or set "
+                                       "guard.nonfinite=skip or rollback)", k, nf);
+                goto cleanup;
+            }
+            if (in_w && !snap) {
+                rc = tr_err(TR_EINVAL, "step %lld: NaN/Inf in the weights after a finite update (lower optim.lr, raise "
+                                       "optim.eps, set train.grad_clip, or guard.nonfinite=rollback); the last "
+                                       "checkpoint is intact", k);
+                goto cleanup;
+            }
+            if (in_w) {
+                memcpy(m.params, snap, m.n_params * sizeof(float));
+                memcpy(opt.m, snap + m.n_params, opt.n * sizeof(float));
+                memcpy(opt.v, snap + m.n_params + opt.n, opt.n * sizeof(float));
+                opt.t = snap_t;
+            }
+            skips++;
+            skips_row++;
+            fprintf(mf, "{\"step\":%lld,\"event\":\"nonfinite\",\"what\":\"%s\",\"action\":\"%s\"}\n", k, nf,
+                    in_w ? "rollback" : "skip");
+            fflush(mf);
+            if (log)
+                fprintf(log, "sft: step %lld: NaN/Inf in %s; %s\n", k, nf,
+                        in_w ? "the weights and moments of step before are back" : "its optimiser step is skipped");
+            if (skips_row > c->guard_max_skips) {
+                rc = tr_err(TR_EINVAL, "%lld steps in a row had a non-finite update (last: %s); the run stops at step "
+                                       "%lld, its last checkpoint is intact (lower optim.lr, or raise guard.max_skips)",
+                            (long long)skips_row, nf, k);
+                goto cleanup;
+            }
+        } else {
+            skips_row = 0;
+            loss_acc += loss;
+            n_acc++;
+            gn_last = gn;
+        }
         step++;
         tokens_seen += ntok_all;
         tok_window += ntok_all;
-        loss_acc += loss;
-        n_acc++;
 
         int do_eval = ev.n > 0 && ((c->eval_every > 0 && step % c->eval_every == 0) || step == total);
         if (do_eval) {
@@ -531,14 +611,16 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
             double per = (now - t_start) / (double)(step - start_step);
             char eta[32];
             run_fmt_eta(per * (double)(total - step), eta, sizeof eta);
-            fprintf(mf, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens\":%lld,\"tok_s\":%.1f",
-                    (long long)step, loss_acc / n_acc, lr, gn, (long long)tokens_seen, tps);
+            fprintf(mf, "{\"step\":%lld,", (long long)step);
+            if (n_acc) fprintf(mf, "\"loss\":%.6f,", loss_acc / n_acc); /* else every step since the last line was skipped */
+            fprintf(mf, "\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens\":%lld,\"tok_s\":%.1f,\"guard/skips\":%lld", lr, gn_last,
+                    (long long)tokens_seen, tps, (long long)skips);
             if (do_eval) fprintf(mf, ",\"eval_loss\":%.6f", last_eval);
             fprintf(mf, "}\n");
             fflush(mf);
             if (log) {
                 fprintf(log, "%sstep %lld/%lld | loss %.4f", tty ? "\r\033[K" : "", (long long)step, (long long)total,
-                        loss_acc / n_acc);
+                        n_acc ? loss_acc / n_acc : NAN);
                 if (!isnan(last_eval)) fprintf(log, " | eval %.4f", last_eval);
                 fprintf(log, " | lr %.2e | %.1fk tok/s | ETA %s%s", lr, tps / 1000, eta, tty ? "" : "\n");
                 if (tty && (do_eval || step == total)) fputc('\n', log);
@@ -555,6 +637,9 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
             cJSON_AddNumberToObject(dj, "epoch", (double)smp.epoch);
             cJSON_AddNumberToObject(dj, "cursor", (double)smp.cursor);
             cJSON_AddNumberToObject(s, "tokens", (double)tokens_seen);
+            cJSON *gj = cJSON_AddObjectToObject(s, "guard");
+            cJSON_AddNumberToObject(gj, "skips", (double)skips);
+            cJSON_AddNumberToObject(gj, "skips_row", (double)skips_row);
             rc = ckpt_save(run_dir, step, &m, &opt, s, tok_dir, (int)c->ckpt_keep);
             cJSON_Delete(s);
             if (rc) goto cleanup;
@@ -572,6 +657,7 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
 cleanup:
     if (mf) fclose(mf);
     cJSON_Delete(state);
+    free(snap);
     free(smp.perm);
     free(decay);
     bufs_free(&b);
