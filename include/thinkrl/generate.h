@@ -51,6 +51,9 @@ typedef struct {
 
 /* Bytes of the k and v arrays for a config (for memory checks). */
 size_t kvcache_bytes(const ModelConfig *c, int slots, int max_len);
+/* Bytes of the forward scratch beside a cache (passes of up to `rows`
+ * tokens, attention scratch for `threads` threads); for memory plans. */
+size_t kvcache_scratch_bytes(const ModelConfig *c, int slots, int max_len, size_t rows, int threads);
 /* Creates an empty cache of `slots` slots of `max_len` positions; max_len
  * must not exceed the model's max_position_embeddings. Free with
  * kvcache_free. */
@@ -169,13 +172,14 @@ typedef struct {
 } Rollout;
 
 #define ROLLOUT_MAX_EOS 16
+#define ROLLOUT_DEFAULT_SLOTS 64
 
 typedef struct {
     SamplerConfig sampler;
     int n;              /* samples per prompt, >= 1 */
     int max_new_tokens; /* >= 1; a sequence that reaches the context
                            (max_position_embeddings) also ends with "length" */
-    int slots;          /* sequences decoded together; 0: min(total, 64) */
+    int slots;          /* sequences decoded together; 0: min(total, ROLLOUT_DEFAULT_SLOTS) */
     uint64_t seed;      /* sequence (p, s) draws from an Rng seeded by (seed, p, s) */
     int32_t eos[ROLLOUT_MAX_EOS]; /* ids that end a sequence with "eos" */
     int n_eos;
@@ -203,6 +207,11 @@ typedef struct {
  * max_new_tokens 256, slots 0, seed 0, eos ids from the model config, no
  * callbacks. */
 void rollout_config_init(RolloutConfig *rc, const ModelConfig *c);
+
+/* Bytes rollout_generate holds at most for n_prompts prompts of up to
+ * max_prompt tokens, n samples each, max_new_tokens and slots as in
+ * RolloutConfig: KV cache, logits, forward scratch (for memory plans). */
+size_t rollout_bytes(const ModelConfig *c, int n_prompts, int n, int slots, int max_prompt, int max_new_tokens);
 
 /* Generates rc->n samples for each of the n_prompts prompts. out must hold
  * n_prompts * rc->n entries; entry p * n + s is sample s of prompt p,

@@ -156,6 +156,11 @@ int model_logits(Model *m, const ModelBatch *b, float *logits);
 int model_ce(Model *m, const ModelBatch *b, const int32_t *targets, float *loss, int backward);
 
 /* FLOPs of one forward over n tokens with a context of t (for benchmarks). */
+/* Parameters a config's model has, without allocating them. */
+int model_count_params(const ModelConfig *c, size_t *n);
+/* Bytes of the activations a forward + backward of N tokens holds (what
+ * the model grows its buffers to); for memory plans. */
+size_t model_acts_bytes(const ModelConfig *c, size_t N);
 double model_flops_fwd(const ModelConfig *c, double ntok, double ctx);
 
 #ifdef __cplusplus

@@ -14,7 +14,6 @@
 #include "thinkrl/generate.h"
 #include "thinkrl/kernels.h"
 
-#define ROLLOUT_DEFAULT_SLOTS 64
 
 const char *finish_reason_name(FinishReason r) {
     switch (r) {
@@ -307,6 +306,19 @@ static int check_inputs(const Model *m, const Prompt *prompts, int np, const Rol
                               q->ids[t], t, c->V);
     }
     return TR_OK;
+}
+
+size_t rollout_bytes(const ModelConfig *c, int n_prompts, int n, int slots, int max_prompt, int max_new_tokens) {
+    int64_t nseq = (int64_t)n_prompts * n;
+    int S = slots ? slots : ROLLOUT_DEFAULT_SLOTS;
+    if (S > nseq) S = (int)nseq;
+    int64_t T = (int64_t)max_prompt + max_new_tokens - 1; /* as rollout_generate sizes the cache */
+    if (T > c->max_pos) T = c->max_pos;
+    int SK = S + (n > 1);
+    size_t rows = (size_t)max_prompt * (size_t)(S < n_prompts ? S : n_prompts); /* the largest prefill pass */
+    if (rows < (size_t)SK) rows = (size_t)SK;
+    return kvcache_bytes(c, SK, (int)T) + kvcache_scratch_bytes(c, SK, (int)T, rows, tr_threads()) +
+           ((size_t)S + 1) * (size_t)c->V * sizeof(float);
 }
 
 int rollout_generate(const Model *m, const Prompt *prompts, int n_prompts, const RolloutConfig *rc,

@@ -141,6 +141,16 @@ int kvcache_copy(KVCache *kv, int src, const int *dst, int n) {
 
 /* Grows the pass scratch to N rows and the score scratch to the current
  * thread count. */
+size_t kvcache_scratch_bytes(const ModelConfig *c, int slots, int max_len, size_t rows, int threads) {
+    size_t chunk = (size_t)(slots > DEC_CHUNK_MIN ? slots : DEC_CHUNK_MIN), N = rows < chunk ? rows : chunk;
+    size_t G = (size_t)(c->NH / c->KVH), T = (size_t)max_len;
+    size_t per = (G > DEC_QT ? G : DEC_QT) * T + (size_t)c->HS * pad_len(max_len);
+    const size_t C = c->C, F = c->F, Q = qkv_dim(c), A = (size_t)c->NH * c->HS;
+    /* the buffers of scratch_reserve: 10 float arrays, 7 int32 arrays */
+    size_t f = N * C * 3 + N * 2 + N * Q + N * A + N * 3 * F + N * c->HS, i = N * 7;
+    return ((size_t)threads * per + f + i) * 4;
+}
+
 static int scratch_reserve(KVCache *kv, const ModelConfig *c, size_t N) {
     KVScratch *s = kv->scr;
     int nt = tr_threads();

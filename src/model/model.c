@@ -219,6 +219,15 @@ static int model_create_table(Model *m, const ModelConfig *c) {
     return TR_OK;
 }
 
+int model_count_params(const ModelConfig *c, size_t *n) {
+    Model m;
+    int rc = model_create_table(&m, c);
+    if (rc) return rc;
+    *n = m.n_params;
+    model_free(&m);
+    return TR_OK;
+}
+
 /* The fp32 parameter buffer, then the views into it. A buffer larger than
  * the machine's physical memory is refused up front: asking for it may
  * succeed (overcommit; ASan maps with MAP_NORESERVE) and zeroing it would
@@ -396,25 +405,47 @@ int model_save(const Model *m, const char *dir, StDtype dtype) {
 
 /* ---- activations ---- */
 
+/* Every activation buffer and its element count for N tokens, zrows rows
+ * of logits (one list: acts_reserve allocates it, model_acts_bytes sums it). */
+#define ACTS_LIST(X)                                                                                             \
+    X(pos, N) X(cs, N * c->HS) X(res, (L + 1) * N * C) X(resmid, L * N * C) X(ln1, L * N * C) X(ln2, L * N * C) \
+    X(rstd1, L * N) X(rstd2, L * N) X(qkv, L * N * Q) X(att, L * N * A) X(lse, L * N * c->NH)                   \
+    X(gu, L * N * 2 * F) X(h, L * N * F) X(lnf, N * C) X(rstdf, N) X(hlse, N) X(hent, N) X(z, zrows * V)        \
+    X(dres, N * C) X(dln, N * C) X(dqkv, N * Q) X(datt, N * A) X(dgu, N * 2 * F) X(dh, N * F) X(dlp, N)       \
+    X(dent, N)
+
+/* Rows of logits held for N tokens: all of them when they fit in keep
+ * bytes, else one chunk (backward recomputes them). */
+static size_t acts_zrows(size_t N, size_t V, size_t keep, int *full) {
+    *full = N * V * sizeof(float) <= keep;
+    size_t chunk = LOGITS_CHUNK_BYTES / (V * sizeof(float));
+    if (chunk < 16) chunk = 16;
+    return *full ? N : (chunk < N ? chunk : N);
+}
+
+size_t model_acts_bytes(const ModelConfig *c, size_t N) {
+    size_t L = c->L, C = c->C, F = c->F, Q = qkv_dim(c), A = (size_t)c->NH * c->HS, V = c->V;
+    int full;
+    size_t zrows = acts_zrows(N, V, LOGITS_KEEP_BYTES, &full), n = 0;
+#define SUM_(p, k) n += (k);
+    ACTS_LIST(SUM_)
+#undef SUM_
+    return n * 4; /* every buffer holds 4-byte elements */
+}
+
 static int acts_reserve(Model *m, size_t N) {
     ModelActs *a = m->acts;
     const ModelConfig *c = &m->cfg;
     size_t L = c->L, C = c->C, F = c->F, Q = qkv_dim(c), A = (size_t)c->NH * c->HS, V = c->V;
-    int keep = N * V * sizeof(float) <= m->logits_keep;
+    int keep;
+    size_t zrows = acts_zrows(N, V, m->logits_keep, &keep);
     if (N <= a->capN && keep == a->logits_full) return TR_OK;
     acts_free(a);
-    size_t chunk = LOGITS_CHUNK_BYTES / (V * sizeof(float));
-    if (chunk < 16) chunk = 16;
-    a->zrows = keep ? N : (chunk < N ? chunk : N);
-    a->logits_full = (int)keep;
-#define A_(p, n) ((a->p = tr_alloc((n) * sizeof(*a->p))) == NULL)
-    int bad = A_(pos, N) | A_(cs, N * c->HS) | A_(res, (L + 1) * N * C) | A_(resmid, L * N * C) |
-              A_(ln1, L * N * C) | A_(ln2, L * N * C) | A_(rstd1, L * N) | A_(rstd2, L * N) |
-              A_(qkv, L * N * Q) | A_(att, L * N * A) | A_(lse, L * N * c->NH) |
-              A_(gu, L * N * 2 * F) | A_(h, L * N * F) | A_(lnf, N * C) | A_(rstdf, N) |
-              A_(hlse, N) | A_(hent, N) | A_(z, a->zrows * V) | A_(dres, N * C) | A_(dln, N * C) |
-              A_(dqkv, N * Q) | A_(datt, N * A) | A_(dgu, N * 2 * F) | A_(dh, N * F) |
-              A_(dlp, N) | A_(dent, N);
+    a->zrows = zrows;
+    a->logits_full = keep;
+    int bad = 0;
+#define A_(p, k) bad |= (a->p = tr_alloc((k) * sizeof(*a->p))) == NULL;
+    ACTS_LIST(A_)
 #undef A_
     if (bad) {
         acts_free(a);
