@@ -64,6 +64,16 @@ PY
 "$bin" sft --resume "$work/r2" train.stop_after=0 >"$work/sft2.log" 2>&1 && ok || bad "resume: $(tail -3 "$work/sft2.log")"
 cmp -s "$work/r1/model/model.safetensors" "$work/r2/model/model.safetensors" && ok || bad "resumed weights differ from the straight run"
 expect_fail "not a run directory" "$bin" sft --resume "$work/r0"
+# absurd settings and an empty dataset fail before any work; the memory plan
+for kv in train.batch_size=0 train.seq_len=-1 optim.lr=nan train.grad_accum=0 max_memory=lots; do
+  expect_fail "${kv%%=*}" "$bin" sft --config "$work/sft.yaml" --out "$work/x" $tiny "$kv"
+done
+: >"$work/empty.jsonl"
+expect_fail "empty.jsonl: no records" "$bin" sft --config "$work/sft.yaml" --out "$work/x" $tiny data.task= \
+  data.train="$work/empty.jsonl"
+grep -q "^sft:  activations" "$work/sft1.log" && grep -q "^sft:  total" "$work/sft1.log" && ok \
+  || bad "sft memory plan: $(grep '^sft: ' "$work/sft1.log")"
+expect_fail "memory plan: the run needs" "$bin" sft --config "$work/sft.yaml" --out "$work/x" $tiny max_memory=1M
 # the NaN guard: a NaN loss at step 10 skips that step's update (the
 # checkpoints of steps 9 and 10 are equal), an event line says so; a NaN
 # weight stops the run before a checkpoint takes it, unless

@@ -25,6 +25,45 @@ expect_fail "rollout.n" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --o
 printf '%s\n' '{"prompt":"1+1=","answer":"2"}' '{"prompt":"2+2="}' >"$work/noans.jsonl"
 expect_fail "has no answer" "$bin" rl --out "$work/x" model.path="$base" data.train="$work/noans.jsonl"
 
+# absurd settings fail before any work, naming the key
+for kv in rollout.n=0 rollout.prompts=-3 optim.lr=nan optim.lr=inf train.micro_batch=0 rollout.max_new_tokens=0 \
+          max_memory=lots; do
+  expect_fail "${kv%%=*}" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" "${common[@]}" "$kv"
+done
+: >"$work/empty.jsonl"
+expect_fail "empty.jsonl: no records" "$bin" rl --out "$work/x" model.path="$base" data.train="$work/empty.jsonl"
+expect_fail "exceed the model's context of 4096 tokens (first: record arith-0" "$bin" rl \
+  --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" "${common[@]}" rollout.max_new_tokens=4094
+printf '%s\n' '{"id":"long","prompt":"'"$(printf '1+%.0s' $(seq 3000))"'1=","answer":"2"}' >"$work/long.jsonl"
+expect_fail "1 prompt with rollout.max_new_tokens 32 after it exceeds the model's context of 4096 tokens (first: record long" \
+  "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" "${common[@]}" data.train="$work/long.jsonl"
+
+# the memory plan: printed before the run; a limit below it refuses the
+# run, naming the largest term and a micro-batch that fits
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/mp" "${common[@]}" train.steps=1 >"$work/mp.log" 2>&1 \
+  && ok || bad "plan run: $(tail -3 "$work/mp.log")"
+for t in "policy weights" "policy gradients" "policy AdamW moments" "reference model" "policy activations" \
+         "reference activations" "KV cache and decoding" "total "; do
+  grep -q "^rl:  $t" "$work/mp.log" && ok || bad "the plan lacks '$t': $(grep '^rl:  ' "$work/mp.log")"
+done
+lim=$("$py" - "$work/mp.log" <<'PY'
+import re, sys
+u = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+t = {}
+for l in open(sys.argv[1]):
+    m = re.match(r"rl:  (.+?)\s+([0-9.]+) (B|KiB|MiB|GiB)", l)
+    if m: t[m.group(1).strip()] = float(m.group(2)) * u[m.group(3)]
+# halving the micro-batch (16 rows) saves about half of both activation terms
+print(int(t["total"] - 0.2 * (t["policy activations"] + t["reference activations"])))
+PY
+)
+expect_fail "train.micro_batch=8 would fit" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" \
+  "${common[@]}" max_memory="$lim"
+expect_fail "the largest term is the" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" \
+  "${common[@]}" max_memory=1M
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" "${common[@]}" train.steps=1 max_memory=off \
+  >/dev/null 2>&1 && ok || bad "max_memory=off"
+
 # a run: files, metric names of ALGORITHMS 8, samples
 "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/g" "${common[@]}" train.steps=2 eval.every=2 \
   eval.prompts=8 >"$work/g.log" 2>&1 && ok || bad "grpo run: $(tail -3 "$work/g.log")"

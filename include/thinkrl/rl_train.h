@@ -55,6 +55,8 @@ typedef struct {
     /* fault injection for tests: "nan@K" | "spike@K" ("": none) */
     char *debug_fault;
     char *guard_nonfinite;   /* auto|skip|rollback|stop */
+    char *max_memory;        /* "16G"; "0": the memory available; "off": no check */
+    int64_t slots;           /* rollout: sequences decoded together (0: min(responses, 64)) */
     int64_t guard_max_skips;
     int debug_dump_rollback;   /* write the state rolled back to as RUN/rollback/ckpt/step-N */
     /* advantages and losses */

@@ -47,6 +47,7 @@ typedef struct {
     char *guard_nonfinite;     /* skip | rollback | stop */
     int64_t guard_max_skips;
     char *debug_fault;         /* "nan@K" | "nan_weight@K" | "" */
+    char *max_memory;          /* "16G"; "0": the memory available; "off": no check */
 } SftConfig;
 
 extern const ConfSchema SFT_SCHEMA;

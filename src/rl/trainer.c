@@ -17,6 +17,7 @@
 #include "thinkrl/ckpt.h"
 #include "thinkrl/eval.h"
 #include "thinkrl/generate.h"
+#include "thinkrl/memplan.h"
 #include "thinkrl/model.h"
 #include "thinkrl/optim.h"
 #include "thinkrl/reward.h"
@@ -68,6 +69,7 @@ static const ConfField RL_FIELDS[] = {
     FLD("rollout.temperature", CONF_FLOAT, temperature, "1.0", "sampling temperature (log-probs for the loss are always at 1)", "0.."),
     FLD("rollout.top_p", CONF_FLOAT, top_p, "1.0", "nucleus sampling (1: off)", "0..1"),
     FLD("rollout.top_k", CONF_INT, top_k, "0", "top-k sampling (0: off)", "0.."),
+    FLD("rollout.slots", CONF_INT, slots, "0", "sequences decoded together (0: min(responses, 64)); fewer need a smaller KV cache and decode slower", "0.."),
     FLD("rollout.ignore_eos", CONF_BOOL, ignore_eos, "false", "generate every response to rollout.max_new_tokens (benchmarks)", NULL),
     FLD("sampler.kind", CONF_ENUM, sampler, "uniform", "prompt sampler: shuffled epochs; DAPO dynamic sampling (drop groups whose rewards are all equal, draw again); TACO adaptive difficulty (weights p(1-p) + floor on each prompt's success estimate)", "uniform|dynamic|ads"),
     FLD("sampler.max_gen_batches", CONF_INT, max_gen_batches, "3", "dynamic: most generation rounds per step", "1.."),
@@ -91,6 +93,7 @@ static const ConfField RL_FIELDS[] = {
     FLD("rrs.min_history", CONF_INT, rrs_min_history, "5", "rrs: accepted steps before spikes are judged (NaN/Inf always are)", "1.."),
     FLD("rrs.max_retries", CONF_INT, rrs_max_retries, "3", "rrs: rollbacks in a row before the run stops with an error", "1.."),
     FLD("guard.nonfinite", CONF_ENUM, guard_nonfinite, "auto", "a NaN/Inf in a loss, a gradient or the weights: skip that optimiser step (weights and moments stay as they were; a NaN in the weights themselves stops the run), roll back to the last good step and resample (keeps a copy of weights and optimiser), or stop with an error; auto: rollback with rrs.rollback, else skip. A checkpoint never holds a NaN", "auto|skip|rollback|stop"),
+    FLD("max_memory", CONF_STR, max_memory, "0", "memory the run may use, e.g. 16G or 512M (0: what the machine has available; off: no check); the memory plan printed at the start must fit in it", NULL),
     FLD("guard.max_skips", CONF_INT, guard_max_skips, "3", "guard: steps in a row with a skipped non-finite update before the run stops with an error", "1.."),
     FLD("debug.fault", CONF_STR, debug_fault, "", "fault injection for tests: nan@K (NaN gradient), spike@K (loss and gradient x 1000) or nan_weight@K (a NaN weight after the update) in the first try of step K", NULL),
     FLD("debug.dump_rollback", CONF_BOOL, debug_dump_rollback, "false", "write the state each rollback restores as RUN/rollback/ckpt/step-N (tests)", NULL),
@@ -188,6 +191,10 @@ int rl_config_check(const RlConfig *c) {
                 strcmp(sd.name[j], "entropy"))
                 return tr_err(TR_EINVAL, "rrs.watch: '%s' is not one of kl, loss, grad_norm, entropy", sd.name[j]);
     }
+    double mm;
+    if (strcmp(c->max_memory, "off") && memplan_parse_size(c->max_memory, &mm))
+        return tr_err(TR_EINVAL, "max_memory: expected a size such as 16G, 512M or 0 (the memory available), or off; "
+                                 "got '%s'", c->max_memory);
     if (c->loss_max_len && c->loss_max_len < c->max_new_tokens)
         return tr_err(TR_EINVAL, "loss.max_len %lld is below rollout.max_new_tokens %lld", (long long)c->loss_max_len,
                       (long long)c->max_new_tokens);
@@ -253,6 +260,7 @@ typedef struct {
     int guard;                 /* GUARD_*: what a NaN/Inf does (guard.nonfinite) */
     int snap_on;               /* a snapshot of the last good step is kept (rrs.rollback, guard rollback) */
     int64_t skips, skips_row;  /* skipped non-finite updates: total, in a row */
+    double plan_bytes;         /* the memory plan's total */
     uint8_t *skip;             /* train.n scratch flags for ads draws */
     /* f-DPG (algo.adv=fdpg) */
     int fdpg;
@@ -420,6 +428,7 @@ static void rollout_setup(const Run *r, RolloutConfig *rc, int n, float temperat
     rc->sampler.top_p = (float)r->c->top_p;
     rc->sampler.top_k = (int)r->c->top_k;
     rc->n = n;
+    rc->slots = (int)r->c->slots;
     rc->max_new_tokens = (int)r->c->max_new_tokens;
     rc->seed = seed;
     if (r->c->ignore_eos) {
@@ -1622,6 +1631,12 @@ static int setup_algo(Run *r) {
     r->has_crit = k == ADV_GAE;
     r->shared = r->has_crit && !strcmp(c->critic_mode, "shared");
     r->dynamic = !strcmp(c->sampler, "dynamic");
+    r->guard = !strcmp(c->guard_nonfinite, "skip")       ? GUARD_SKIP
+               : !strcmp(c->guard_nonfinite, "rollback") ? GUARD_ROLLBACK
+               : !strcmp(c->guard_nonfinite, "stop")     ? GUARD_STOP
+               : c->rrs_rollback                         ? GUARD_ROLLBACK
+                                                         : GUARD_SKIP;
+    r->snap_on = c->rrs_rollback || r->guard == GUARD_ROLLBACK;
     reward_set_init(&r->rs);
     int rc = reward_set_parse(&r->rs, c->reward);
     return rc ? tr_err_ctx(rc, "reward.spec") : TR_OK;
@@ -1638,6 +1653,178 @@ static int setup_tokenizer(Run *r) {
         else snprintf(r->tok_dir, sizeof r->tok_dir, ".");
     }
     return tok_load(&r->tok, p);
+}
+
+/* ---- memory plan ---- */
+
+/* What changes the plan: the config's sizes and which copies exist. */
+typedef struct {
+    int64_t micro_batch, slots;
+    int has_ref, has_crit, shared, offline, snap_on;
+} PlanOpts;
+
+/* The run's memory, term by term: what setup_models, the rollouts and the
+ * updates will hold at their peak (the KV cache lives during generation,
+ * the activations from the first update on; both are counted). maxp: the
+ * longest prompt in tokens, maxe: the longest held-out one. */
+static void rl_plan(const Run *r, const ModelConfig *mc, size_t n, int maxp, int maxe, const PlanOpts *o, MemPlan *p) {
+    const RlConfig *c = r->c;
+    double W = (double)n * sizeof(float), M = (double)n / 1e6;
+    memset(p, 0, sizeof *p);
+    memplan_add(p, "policy weights", W, NULL, "%.2fM parameters x 4 B (fp32)", M);
+    memplan_add(p, "policy gradients", W, NULL, "fp32, one per parameter");
+    memplan_add(p, "policy AdamW moments", 2 * W + (double)n, NULL, "m and v in fp32, a weight-decay mask byte");
+    if (o->has_ref) memplan_add(p, "reference model", W, r->fdpg ? NULL : "kl.beta=0", "a frozen copy of model.path");
+    if (o->has_crit && !o->shared)
+        memplan_add(p, "critic", 4 * W + (double)n, "critic.mode=shared", "a separate model: weights, gradients, AdamW");
+    if (o->offline) memplan_add(p, "f-DPG proposal", W, "fdpg.offline=false", "a frozen copy of the policy that samples");
+    if (o->snap_on)
+        memplan_add(p, "rollback snapshot", 3 * W * (o->has_crit && !o->shared ? 2 : 1),
+                    c->rrs_rollback ? "rrs.rollback=false" : "guard.nonfinite=skip",
+                    "weights and AdamW moments of the last good step");
+    int64_t T = (int64_t)maxp + c->max_new_tokens - 1, nresp = c->prompts * c->group;
+    if (T > mc->max_pos) T = mc->max_pos;
+    int64_t rows = o->micro_batch < nresp ? o->micro_batch : nresp;
+    size_t N = (size_t)(rows * T);
+    double act = (double)model_acts_bytes(mc, N);
+    memplan_add(p, "policy activations", act + (double)N * (8 * 4 + 4.0 * mc->C), "train.micro_batch",
+                "%lld rows x %lld tokens, logits included", (long long)rows, (long long)T);
+    if (o->has_ref) memplan_add(p, "reference activations", act, "train.micro_batch", "its forward over the same rows");
+    if (o->has_crit && !o->shared) memplan_add(p, "critic activations", act, "train.micro_batch", "forward and backward over the same rows");
+    double gen = (double)rollout_bytes(mc, (int)c->prompts, (int)c->group, (int)o->slots, maxp, (int)c->max_new_tokens);
+    int64_t ne = r->ev.n;
+    if (c->eval_every > 0 && ne > 0) {
+        double ge = (double)rollout_bytes(mc, (int)ne, (int)c->eval_n, (int)o->slots, maxe, (int)c->max_new_tokens);
+        if (ge > gen) gen = ge;
+    }
+    int64_t S = o->slots ? o->slots : ROLLOUT_DEFAULT_SLOTS;
+    if (S > nresp) S = nresp;
+    memplan_add(p, "KV cache and decoding", gen, "rollout.slots", "%lld slots x %lld positions x %d layers, logits, scratch",
+                (long long)S, (long long)T, mc->L);
+    /* per response token: ids, log-probs (old, ref, current), advantages,
+     * returns, values, masks... about a dozen 4-byte values */
+    double nro = (double)nresp * (r->dynamic ? 2 : 1);
+    memplan_add(p, "rollout buffers", nro * (double)T * 48, "rollout.prompts", "%lld responses x %lld tokens x ~12 values",
+                (long long)nresp, (long long)T);
+    memplan_add(p, "runtime, tokenizer, data", memplan_rss(), NULL, "resident before the models load (measured)");
+}
+
+/* A setting that makes the plan fit in limit, into out ("" if none does). */
+static void rl_plan_fit(const Run *r, const ModelConfig *mc, size_t n, int maxp, int maxe, const PlanOpts *o0,
+                        double limit, char *out, size_t cap) {
+    MemPlan p;
+    *out = 0;
+    int64_t nresp = r->c->prompts * r->c->group;
+    int64_t S0 = o0->slots ? o0->slots : ROLLOUT_DEFAULT_SLOTS;
+    if (S0 > nresp) S0 = nresp;
+    for (int pass = 0; pass < 2; pass++) { /* each setting alone, then both numbers at their floor */
+        PlanOpts o = *o0;
+        if (pass == 1) {
+            o.micro_batch = 1;
+            o.slots = 1;
+            rl_plan(r, mc, n, maxp, maxe, &o, &p);
+            if (memplan_total(&p) <= limit) snprintf(out, cap, "train.micro_batch=1 rollout.slots=1");
+            return;
+        }
+        for (int64_t v = (o0->micro_batch < nresp ? o0->micro_batch : nresp) / 2; v >= 1; v /= 2) {
+            o.micro_batch = v;
+            rl_plan(r, mc, n, maxp, maxe, &o, &p);
+            if (memplan_total(&p) <= limit) {
+                snprintf(out, cap, "train.micro_batch=%lld", (long long)v);
+                return;
+            }
+        }
+        o = *o0;
+        for (int64_t v = S0 / 2; v >= 1; v /= 2) {
+            o.slots = v;
+            rl_plan(r, mc, n, maxp, maxe, &o, &p);
+            if (memplan_total(&p) <= limit) {
+                snprintf(out, cap, "rollout.slots=%lld", (long long)v);
+                return;
+            }
+        }
+        o = *o0;
+        if (o.snap_on && !r->c->rrs_rollback) {
+            o.snap_on = 0;
+            rl_plan(r, mc, n, maxp, maxe, &o, &p);
+            if (memplan_total(&p) <= limit) {
+                snprintf(out, cap, "guard.nonfinite=skip");
+                return;
+            }
+        }
+    }
+}
+
+/* Tokenizes every training prompt (the cache prompt_ids reads), checks
+ * each fits in the context with rollout.max_new_tokens after it, then
+ * prints the memory plan and refuses a run that would not fit. */
+static int plan_memory(Run *r, int *maxp_out) {
+    const RlConfig *c = r->c;
+    char path[4200];
+    ModelConfig mc;
+    snprintf(path, sizeof path, "%s/config.json", c->model_path);
+    int rc = config_load(&mc, path);
+    if (rc) return tr_err_ctx(rc, "model.path");
+    size_t n;
+    if ((rc = model_count_params(&mc, &n))) return tr_err_ctx(rc, "%s", path);
+    int maxp = 0, maxe = 0;
+    int64_t too_long = 0, first = -1;
+    for (int64_t i = 0; i < r->train.n; i++) {
+        Prompt p = {0};
+        if ((rc = prompt_ids(r, i, &p))) return rc;
+        if (p.len > maxp) maxp = p.len;
+        if (p.len + c->max_new_tokens > mc.max_pos && too_long++ == 0) first = i;
+    }
+    if (too_long)
+        return tr_err(TR_EINVAL, "%s: %lld prompt%s with rollout.max_new_tokens %lld after %s exceed%s the model's context "
+                                 "of %d tokens (first: record %s, %d tokens); shorten or drop %s, or lower "
+                                 "rollout.max_new_tokens to %lld",
+                      c->data_train && *c->data_train ? c->data_train : "data.task", (long long)too_long,
+                      too_long > 1 ? "s" : "", (long long)c->max_new_tokens, too_long > 1 ? "them" : "it",
+                      too_long > 1 ? "" : "s", mc.max_pos,
+                      r->train.rec[first].id, (int)r->pids[first].n, too_long > 1 ? "them" : "it",
+                      (long long)(mc.max_pos - maxp > 1 ? mc.max_pos - maxp : 1));
+    for (int64_t i = 0; i < r->ev.n; i++) {
+        TokIds t = {0};
+        if ((rc = data_prompt_ids(&r->tok, &r->ev.rec[i], &t))) return tr_err_ctx(rc, "held-out prompt %s", r->ev.rec[i].id);
+        int len = (int)t.n;
+        tok_ids_free(&t);
+        if (len + c->max_new_tokens > mc.max_pos)
+            return tr_err(TR_EINVAL, "held-out prompt %s: %d tokens and rollout.max_new_tokens %lld exceed the model's "
+                                     "context of %d", r->ev.rec[i].id, len, (long long)c->max_new_tokens, mc.max_pos);
+        if (len > maxe) maxe = len;
+    }
+    *maxp_out = maxp;
+    PlanOpts o = {c->micro_batch, c->slots, r->has_ref, r->has_crit, r->shared, r->fdpg && r->fd.offline, r->snap_on};
+    MemPlan p;
+    rl_plan(r, &mc, n, maxp, maxe, &o, &p);
+    const char *what = "";
+    double limit = 0;
+    int off = !strcmp(c->max_memory, "off");
+    if (!off) {
+        double mm = 0;
+        memplan_parse_size(c->max_memory, &mm); /* checked by rl_config_check */
+        limit = memplan_limit(mm, &what);
+    }
+    if (r->log) {
+        fprintf(r->log, "rl: memory plan (longest prompt %d tokens):\n", maxp);
+        memplan_print(&p, r->log, "rl:", limit, what);
+    }
+    double total = memplan_total(&p);
+    if (limit > 0 && total > limit) {
+        const MemTerm *big = memplan_largest(&p);
+        char fit[96], a[32], b[32], d[32];
+        rl_plan_fit(r, &mc, n, maxp, maxe, &o, limit, fit, sizeof fit);
+        return tr_err(TR_ENOMEM, "memory plan: the run needs %s, more than the %s %s; the largest term is the %s (%s%s%s); "
+                                 "%s%s (or max_memory=off to start anyway)",
+                      memplan_fmt(total, a, sizeof a), memplan_fmt(limit, b, sizeof b), what, big->name,
+                      memplan_fmt(big->bytes, d, sizeof d), big->knob[0] ? ", set by " : "", big->knob,
+                      fit[0] ? fit : "no setting of train.micro_batch, rollout.slots or guard.nonfinite fits: a smaller "
+                                     "model or more memory is needed",
+                      fit[0] ? " would fit" : "");
+    }
+    r->plan_bytes = total;
+    return TR_OK;
 }
 
 static int setup_models(Run *r, const char *run_dir, int resume, cJSON **state) {
@@ -1744,12 +1931,6 @@ static int setup_taco(Run *r) {
     const RlConfig *c = r->c;
     int rc;
     r->use_ads = !strcmp(c->sampler, "ads");
-    r->guard = !strcmp(c->guard_nonfinite, "skip")       ? GUARD_SKIP
-               : !strcmp(c->guard_nonfinite, "rollback") ? GUARD_ROLLBACK
-               : !strcmp(c->guard_nonfinite, "stop")     ? GUARD_STOP
-               : c->rrs_rollback                         ? GUARD_ROLLBACK
-                                                         : GUARD_SKIP;
-    r->snap_on = c->rrs_rollback || r->guard == GUARD_ROLLBACK;
     r->use_queue = c->rrs_groups || r->snap_on;
     r->fault_kind = fault_parse(c->debug_fault, &r->fault_step);
     if (r->use_ads) {
@@ -1786,6 +1967,7 @@ static int eval_now(Run *r, cJSON *mj, double *acc) {
     EvalConfig ec;
     eval_config_init(&ec);
     ec.n = (int)r->c->eval_n;
+    ec.slots = (int)r->c->slots;
     ec.max_new_tokens = (int)r->c->max_new_tokens;
     ec.sampler.temperature = (float)r->c->eval_temperature;
     ec.seed = (uint64_t)r->c->seed + 1000003;
@@ -2178,6 +2360,8 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
     if ((rc = load_data(&r))) goto cleanup;
     if (r.fdpg && (rc = fdpg_run_init(&r.fd, c, r.train.n))) goto cleanup;
     rng_seed(&r.rng, run_mix64((uint64_t)c->seed));
+    int maxp;
+    if ((rc = plan_memory(&r, &maxp))) goto cleanup;
     if ((rc = setup_models(&r, run_dir, resume, &state))) goto cleanup;
     if ((rc = setup_taco(&r))) goto cleanup;
     if (r.snap_on && (rc = snap_init(&snap, &r))) goto cleanup;
@@ -2266,8 +2450,9 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
     }
     if ((rc = run_save_final(&r.pol, run_dir, r.tok_dir))) goto cleanup;
     if (log)
-        fprintf(log, "rl: done, %lld steps in %.1fs; model in %s/model\n", (long long)(r.step - start),
-                tr_time() - t_start, run_dir);
+        fprintf(log, "rl: done, %lld steps in %.1fs; model in %s/model; peak resident memory %.1f MiB (plan %.1f MiB)\n",
+                (long long)(r.step - start), tr_time() - t_start, run_dir, tr_peak_rss() / 1048576.0,
+                r.plan_bytes / 1048576.0);
 cleanup:
     if (mf) fclose(mf);
     if (sf) fclose(sf);

@@ -14,6 +14,7 @@
 
 #include "thinkrl/ckpt.h"
 #include "thinkrl/eval.h"
+#include "thinkrl/memplan.h"
 #include "thinkrl/model.h"
 #include "thinkrl/optim.h"
 #include "thinkrl/sft.h"
@@ -67,6 +68,7 @@ static const ConfField SFT_FIELDS[] = {
     FLD("ckpt.keep", CONF_INT, ckpt_keep, "2", "checkpoints kept (0: all)", "0.."),
     FLD("log.every", CONF_INT, log_every, "10", "progress line and metrics.jsonl every N steps", "1.."),
     FLD("threads", CONF_INT, threads, "0", "compute threads (0: OpenMP default)", "0.."),
+    FLD("max_memory", CONF_STR, max_memory, "0", "memory the run may use, e.g. 16G or 512M (0: what the machine has available; off: no check); the memory plan printed at the start must fit in it", NULL),
     FLD("guard.nonfinite", CONF_ENUM, guard_nonfinite, "skip", "a NaN/Inf in the loss, the gradient or the weights: skip that optimiser step (a NaN in the weights themselves stops the run), roll back to the weights and moments before the step (keeps a copy of them) and go on with the next batch, or stop with an error. A checkpoint never holds a NaN", "skip|rollback|stop"),
     FLD("guard.max_skips", CONF_INT, guard_max_skips, "3", "guard: non-finite steps in a row before the run stops with an error", "1.."),
     FLD("debug.fault", CONF_STR, debug_fault, "", "fault injection for tests: nan@K (a NaN loss and gradient) or nan_weight@K (a NaN weight after the update) at step K", NULL),
@@ -376,6 +378,51 @@ static int new_model(const SftConfig *c, const Tokenizer *tok, Model *m) {
     return TR_OK;
 }
 
+/* The run's memory term by term (weights already loaded: what is resident
+ * beyond them is measured as the runtime term); refuses a run that would
+ * not fit in max_memory or the memory available. */
+static int plan_memory(const SftConfig *c, const Model *m, int snap, FILE *log, double *plan_bytes) {
+    const ModelConfig *mc = &m->cfg;
+    size_t n = m->n_params, N = (size_t)(c->batch_size * c->seq_len);
+    double W = (double)n * sizeof(float), rss = memplan_rss() - W;
+    MemPlan p = {0};
+    memplan_add(&p, "weights", W, NULL, "%.2fM parameters x 4 B (fp32)", (double)n / 1e6);
+    memplan_add(&p, "gradients", W, NULL, "fp32, one per parameter");
+    memplan_add(&p, "AdamW moments", 2 * W + (double)n, NULL, "m and v in fp32, a weight-decay mask byte");
+    if (snap) memplan_add(&p, "guard rollback copy", 3 * W, "guard.nonfinite=skip", "weights and moments before each step");
+    memplan_add(&p, "activations", (double)model_acts_bytes(mc, N), "train.batch_size",
+                "%lld rows x %lld tokens, logits included", (long long)c->batch_size, (long long)c->seq_len);
+    memplan_add(&p, "batch buffers", (double)N * (double)c->grad_accum * 6 * 4, "train.grad_accum",
+                "%lld micro-batches x %zu tokens x 6 values", (long long)c->grad_accum, N);
+    memplan_add(&p, "runtime, tokenizer, data", rss > 0 ? rss : 0, NULL, "resident beside the weights (measured)");
+    const char *what = "";
+    double limit = 0, mm = 0;
+    if (strcmp(c->max_memory, "off")) {
+        memplan_parse_size(c->max_memory, &mm); /* checked by sft_run */
+        limit = memplan_limit(mm, &what);
+    }
+    if (log) {
+        fprintf(log, "sft: memory plan:\n");
+        memplan_print(&p, log, "sft:", limit, what);
+    }
+    double total = memplan_total(&p);
+    *plan_bytes = total;
+    if (!(limit > 0 && total > limit)) return TR_OK;
+    const MemTerm *big = memplan_largest(&p);
+    char a[32], b[32], d[32], fit[64] = "";
+    double fixed = total - (double)model_acts_bytes(mc, N); /* halve the rows until the activations fit */
+    for (int64_t bs = c->batch_size / 2; bs >= 1 && !fit[0]; bs /= 2)
+        if (fixed + (double)model_acts_bytes(mc, (size_t)(bs * c->seq_len)) <= limit)
+            snprintf(fit, sizeof fit, "train.batch_size=%lld train.grad_accum=%lld", (long long)bs,
+                     (long long)(c->grad_accum * (c->batch_size / bs)));
+    return tr_err(TR_ENOMEM, "memory plan: the run needs %s, more than the %s %s; the largest term is the %s (%s%s%s); "
+                             "%s%s (or max_memory=off to start anyway)",
+                  memplan_fmt(total, a, sizeof a), memplan_fmt(limit, b, sizeof b), what, big->name,
+                  memplan_fmt(big->bytes, d, sizeof d), big->knob[0] ? ", set by " : "", big->knob,
+                  fit[0] ? fit : "no smaller train.batch_size fits: a smaller model or more memory is needed",
+                  fit[0] ? " would fit (the same tokens per step)" : "");
+}
+
 int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
     Model m = {0};
     AdamW opt = {0};
@@ -390,7 +437,7 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
     int rc;
     int64_t step = 0, tokens_seen = 0, skips = 0, skips_row = 0, fault_step = 0, snap_t = 0;
     float *snap = NULL; /* guard rollback: weights, m, v before the step */
-    double gn_last = 0;
+    double gn_last = 0, plan_bytes = 0;
     int guard = !strcmp(c->guard_nonfinite, "rollback") ? 1 : !strcmp(c->guard_nonfinite, "stop") ? 2 : 0;
     int fault = 0;
     if (c->debug_fault && *c->debug_fault) {
@@ -401,6 +448,10 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
         if (!fault || !end || end == at + 1 || *end || fault_step < 1)
             return tr_err(TR_EINVAL, "debug.fault: expected nan@K or nan_weight@K with K >= 1, got '%s'", c->debug_fault);
     }
+    double mm;
+    if (strcmp(c->max_memory, "off") && memplan_parse_size(c->max_memory, &mm))
+        return tr_err(TR_EINVAL, "max_memory: expected a size such as 16G, 512M or 0 (the memory available), or off; "
+                                 "got '%s'", c->max_memory);
     if (c->threads > 0) tr_set_threads((int)c->threads);
     if ((rc = ckpt_mkdirs(run_dir))) return rc;
     if ((rc = setup_tokenizer(c, run_dir, &tok, tok_dir, sizeof tok_dir))) goto cleanup;
@@ -427,6 +478,15 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
         rc = tr_err(TR_EINVAL, "train.seq_len %d exceeds the model's context %d", T, m.cfg.max_pos);
         goto cleanup;
     }
+    double t0 = tr_time();
+    if ((rc = load_docs(c, &tok, &train, &ev, log))) goto cleanup;
+    if (log) {
+        fprintf(log, "sft: %lld training documents (%lld tokens), %lld held out, loaded in %.1fs", (long long)train.n,
+                (long long)train.n_ids, (long long)ev.n, tr_time() - t0);
+        if (train.n_trunc) fprintf(log, "; %lld truncated to %d tokens", (long long)train.n_trunc, T);
+        fprintf(log, "\n");
+    }
+    if ((rc = plan_memory(c, &m, guard == 1, log, &plan_bytes))) goto cleanup;
     if ((rc = model_alloc_grads(&m))) goto cleanup;
     if (!resume &&
         (rc = adamw_init(&opt, m.n_params, (float)c->lr, (float)c->beta1, (float)c->beta2, (float)c->eps,
@@ -444,14 +504,6 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
         goto cleanup;
     }
 
-    double t0 = tr_time();
-    if ((rc = load_docs(c, &tok, &train, &ev, log))) goto cleanup;
-    if (log) {
-        fprintf(log, "sft: %lld training documents (%lld tokens), %lld held out, loaded in %.1fs", (long long)train.n,
-                (long long)train.n_ids, (long long)ev.n, tr_time() - t0);
-        if (train.n_trunc) fprintf(log, "; %lld truncated to %d tokens", (long long)train.n_trunc, T);
-        fprintf(log, "\n");
-    }
     if ((rc = sampler_init(&smp, &train, (uint64_t)c->seed, 1))) goto cleanup;
     if ((rc = bufs_init(&b, B, T, A))) goto cleanup;
 
@@ -652,8 +704,9 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
     }
     if ((rc = run_save_final(&m, run_dir, tok_dir))) goto cleanup;
     if (log)
-        fprintf(log, "sft: done, %lld steps in %.1fs; model in %s/model\n", (long long)(step - start_step),
-                tr_time() - t_start, run_dir);
+        fprintf(log, "sft: done, %lld steps in %.1fs; model in %s/model; peak resident memory %.1f MiB (plan %.1f MiB)\n",
+                (long long)(step - start_step), tr_time() - t_start, run_dir, tr_peak_rss() / 1048576.0,
+                plan_bytes / 1048576.0);
 cleanup:
     if (mf) fclose(mf);
     cJSON_Delete(state);
