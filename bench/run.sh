@@ -33,4 +33,5 @@ for extra in "$here"/tokenizer.sh "$here"/generate.sh; do
   [ -f "$extra" ] && { echo; bash "$extra" "$build"; }
 done
 [ -f "$here/grpo_step.sh" ] && { echo; bash "$here/grpo_step.sh" "$build"; }
+echo; echo "== memory plan against peak resident memory =="; bash "$here/memplan.sh" "$build"
 exit 0
