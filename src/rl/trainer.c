@@ -2212,12 +2212,12 @@ static int guard_skip(Run *r, FILE *mf, const UpdStats *us) {
     const RlConfig *c = r->c;
     long long k = (long long)r->step + 1;
     if (r->guard == GUARD_STOP)
-        return tr_err(TR_EINVAL, "step %lld: NaN/Inf in %s; the run stops (lower optim.lr, or set guard.nonfinite="
-                                 "skip or rollback)", k, us->nf_what);
+        return tr_err(TR_EINVAL, "NaN/Inf in %s; the run stops (lower optim.lr, or set guard.nonfinite=skip or "
+                                 "rollback)", us->nf_what);
     if (us->nonfinite == 2)
-        return tr_err(TR_EINVAL, "step %lld: NaN/Inf in %s after a finite update (lower optim.lr, raise optim.eps, "
-                                 "set train.grad_clip, or guard.nonfinite=rollback to restore the last good step); "
-                                 "the last checkpoint is intact", k, us->nf_what);
+        return tr_err(TR_EINVAL, "NaN/Inf in %s after a finite update (lower optim.lr, raise optim.eps, set "
+                                 "train.grad_clip, or guard.nonfinite=rollback to restore the last good step); the "
+                                 "last checkpoint is intact", us->nf_what);
     r->skips++;
     r->skips_row++;
     cJSON *ev = cJSON_CreateObject();
