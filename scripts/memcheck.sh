@@ -121,6 +121,12 @@ vg_run dapo "$bin" rl --config configs/rl_dapo_arith.yaml --out "$out/dapo" "${r
 vg_run taco "$bin" rl --config configs/rl_taco_arith.yaml --out "$out/taco" "${rl_small[@]}" data.n_train=12 \
   ads.retest=2 rrs.delay=1 rrs.min_history=2 debug.fault=spike@3 train.steps=3 eval.every=0 ckpt.every=0
 
+# f-DPG, offline (a frozen proposal samples, importance weights pi/q, the
+# proposal check every step) toward the reward-tilted target, with a
+# checkpoint (proposal.safetensors) and the skip guard on a NaN in step 2
+vg_run fdpg "$bin" rl --out "$out/fdpg" "${rl_small[@]}" data.task=arith algo.adv=fdpg fdpg.target=tilt fdpg.divergence=js \
+  fdpg.offline=true fdpg.q_every=1 reward.spec=accuracy:1 train.steps=2 eval.every=0 ckpt.every=1 debug.fault=nan@2
+
 # generate: batched decoding with fewer slots than samples (slots are reused),
 # nucleus + top-k sampling, a stop string, JSON output
 printf '%s\n' '{"prompt": "3+4="}' '{"prompt": "9+8="}' >"$out/prompts.jsonl"
