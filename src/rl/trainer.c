@@ -1775,15 +1775,17 @@ static int plan_memory(Run *r, int *maxp_out) {
         if (p.len > maxp) maxp = p.len;
         if (p.len + c->max_new_tokens > mc.max_pos && too_long++ == 0) first = i;
     }
-    if (too_long)
+    if (too_long) {
+        char fix[96] = "";
+        if (maxp < mc.max_pos) /* else some prompt alone fills the context */
+            snprintf(fix, sizeof fix, ", or lower rollout.max_new_tokens to %lld", (long long)(mc.max_pos - maxp));
         return tr_err(TR_EINVAL, "%s: %lld prompt%s with rollout.max_new_tokens %lld after %s exceed%s the model's context "
-                                 "of %d tokens (first: record %s, %d tokens); shorten or drop %s, or lower "
-                                 "rollout.max_new_tokens to %lld",
+                                 "of %d tokens (first: record %s, %d tokens); shorten or drop %s%s",
                       c->data_train && *c->data_train ? c->data_train : "data.task", (long long)too_long,
                       too_long > 1 ? "s" : "", (long long)c->max_new_tokens, too_long > 1 ? "them" : "it",
-                      too_long > 1 ? "" : "s", mc.max_pos,
-                      r->train.rec[first].id, (int)r->pids[first].n, too_long > 1 ? "them" : "it",
-                      (long long)(mc.max_pos - maxp > 1 ? mc.max_pos - maxp : 1));
+                      too_long > 1 ? "" : "s", mc.max_pos, r->train.rec[first].id, (int)r->pids[first].n,
+                      too_long > 1 ? "them" : "it", fix);
+    }
     for (int64_t i = 0; i < r->ev.n; i++) {
         TokIds t = {0};
         if ((rc = data_prompt_ids(&r->tok, &r->ev.rec[i], &t))) return tr_err_ctx(rc, "held-out prompt %s", r->ev.rec[i].id);
