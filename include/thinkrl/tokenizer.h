@@ -46,7 +46,8 @@
  * Invalid UTF-8 rule: input text is first made valid by replacing each
  * maximal ill-formed subsequence with U+FFFD, which is what the reference
  * sees after node's TextDecoder decodes the same bytes. Decoding applies the
- * same rule to the bytes of the tokens.
+ * same rule to the bytes of the tokens, and loading to tokenizer.json and
+ * tokenizer_config.json themselves (node reads them as text).
  *
  * Threads: a Tokenizer is read-only after tok_load except for the BPE cache
  * and scratch buffers that tok_encode uses; encode with one Tokenizer from
@@ -164,8 +165,9 @@ int tok_is_special(const Tokenizer *tok, int32_t id);
  * add_generation_prompt, tools = none, documents = none, and bos_token,
  * eos_token, unk_token, sep_token, pad_token, cls_token, mask_token when
  * tokenizer_config.json sets them. *out is malloc'ed (caller frees). Errors
- * (no template, template syntax, raise_exception) return a negative status
- * with the message in tr_errmsg(). */
+ * (no template, template syntax, raise_exception, a render needing more
+ * than 64 MiB: a runaway loop or recursion) return a negative status with
+ * the message in tr_errmsg(). */
 /* To get ids, encode the rendered text WITHOUT TOK_ADD_SPECIAL: templates
  * write their own BOS (apply_chat_template does the same). */
 typedef struct {

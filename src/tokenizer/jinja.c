@@ -8,6 +8,7 @@
  * blocks, filter blocks, varargs/kwargs in macros, Unicode case mapping
  * beyond ASCII. The parser is in jinja_parse.c. */
 #include <cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -79,6 +80,18 @@ static JV *mknum(Ctx *c, int t, double d) {
     v->u.num = d;
     return v;
 }
+/* A JavaScript number as a C integer for indexes, counts and widths:
+ * saturated at +-1e15, far past any string or array length (the value may
+ * be 1e300, whose plain conversion is undefined behaviour). NaN gives 0. */
+static long num_long(double d) {
+    if (!(d == d)) return 0;
+    return d > 1e15 ? 1000000000000000L : d < -1e15 ? -1000000000000000L : (long)d;
+}
+static int num_int(double d) {
+    long v = num_long(d);
+    return v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
+}
+
 static JV *mkstr(Ctx *c, const char *s, size_t n) {
     JV *v = mkv(c, J_STR);
     v->u.s.s = jstrdup(c, s, n);
@@ -305,6 +318,15 @@ typedef struct {
 
 static int key_cmp_locale(const char *a, size_t al, const char *b, size_t bl);
 
+/* n spaces, 64 at a time (a width may be huge: MAX_BYTES stops it) */
+static void bspaces(Ctx *c, SBuf *b, size_t n) {
+    static const char sp[65] = "                                                                ";
+    for (size_t k; n; n -= k) {
+        k = n < 64 ? n : 64;
+        bput(c, b, sp, k);
+    }
+}
+
 static void to_json(Ctx *c, SBuf *o, const JV *v, const JsonOpt *opt, int depth, int undef_null) {
     switch (v->t) {
     case J_NULL: bputs(c, o, "null"); return;
@@ -325,9 +347,9 @@ static void to_json(Ctx *c, SBuf *o, const JV *v, const JsonOpt *opt, int depth,
     const char *ksep = opt->ksep ? opt->ksep : ": ";
     SBuf pad = {0};
     bputs(c, &pad, "\n");
-    for (int i = 0; ind && i < depth * opt->indent; i++) bputs(c, &pad, " ");
+    if (ind) bspaces(c, &pad, (size_t)depth * (size_t)opt->indent); /* int product could overflow */
     size_t base = pad.n;
-    for (int i = 0; ind && i < opt->indent; i++) bputs(c, &pad, " ");
+    if (ind) bspaces(c, &pad, (size_t)opt->indent);
     if (v->t == J_ARR) {
         int n = v->u.a->n;
         bputs(c, o, "[");
@@ -363,7 +385,7 @@ static void to_json(Ctx *c, SBuf *o, const JV *v, const JsonOpt *opt, int depth,
         if (ind && ob->n) bput(c, o, pad.p, base);
         bputs(c, o, "}");
     }
-    sb_free(&pad);
+    bdrop(&pad);
 }
 
 /* String.prototype.localeCompare approximated: case-insensitive first, then
@@ -420,7 +442,7 @@ static void raw_str(Ctx *c, SBuf *o, const JV *v) {
 
 static JV *sbuf_val(Ctx *c, SBuf *b) {
     JV *v = mkstr(c, b->p ? b->p : "", b->n);
-    sb_free(b);
+    bdrop(b);
     return v;
 }
 
@@ -567,7 +589,7 @@ static JV *call_func(Ctx *c, JV *f, JV **args, int nargs, Env *e) {
         SBuf m = {0};
         if (nargs > 0) raw_str(c, &m, args[0]);
         snprintf(c->msg, sizeof c->msg, "%s", m.p ? m.p : "");
-        sb_free(&m);
+        bdrop(&m);
         longjmp(c->jb, 1);
     }
     case F_RANGE: {
@@ -585,8 +607,9 @@ static JV *call_func(Ctx *c, JV *f, JV **args, int nargs, Env *e) {
 #undef NUMV
         if (step == 0) jfail(c, "range() step must not be zero");
         int cnt = 0;
-        for (double i = st; step > 0 ? i < sp : i > sp; i += step) cnt++;
-        if (cnt > 1000000) jfail(c, "range too large");
+        /* counted with a limit: range(1e18) would loop for ages, and at 1e17 i += 1 stays put */
+        for (double i = st; step > 0 ? i < sp : i > sp; i += step)
+            if (++cnt > 1000000) jfail(c, "range too large");
         JV *a = mkarr(c, cnt);
         int k = 0;
         for (double i = st; step > 0 ? i < sp : i > sp; i += step) a->u.a->v[k++] = mknum(c, J_INT, i);
@@ -679,7 +702,7 @@ static JV *call_func(Ctx *c, JV *f, JV **args, int nargs, Env *e) {
         if (sep->t != J_STR && sep->t != J_NULL) jfail(c, "sep argument must be a string or null");
         JV *ms = nargs > 1 ? args[1] : NULL;
         if (ms && ms->t != J_INT) jfail(c, "maxsplit argument must be a number");
-        long maxsplit = ms ? (long)ms->u.num : -1;
+        long maxsplit = ms ? num_long(ms->u.num) : -1;
         int cap = 16, np2 = 0;
         JV **pv = jalloc(c, (size_t)cap * sizeof *pv);
         const char *s = self->u.s.s;
@@ -723,12 +746,14 @@ static JV *call_func(Ctx *c, JV *f, JV **args, int nargs, Env *e) {
                 i = (size_t)(h - s) + sep->u.s.n;
             }
             if (maxsplit != -1 && np2 > maxsplit) { /* rejoin the tail */
+                /* result.splice(maxsplit): a negative start counts from the end */
+                int from = maxsplit >= 0 ? (int)maxsplit : np2 + maxsplit > 0 ? (int)(np2 + maxsplit) : 0;
                 SBuf t = {0};
-                for (int k = (int)maxsplit; k < np2; k++) {
-                    if (k > maxsplit) bput(c, &t, sep->u.s.s, sep->u.s.n);
+                for (int k = from; k < np2; k++) {
+                    if (k > from) bput(c, &t, sep->u.s.s, sep->u.s.n);
                     bput(c, &t, pv[k]->u.s.s, pv[k]->u.s.n);
                 }
-                np2 = (int)maxsplit;
+                np2 = from;
                 PUSHP(sbuf_val(c, &t));
             }
         }
@@ -1045,17 +1070,17 @@ static JV *slice_of(Ctx *c, JV *obj, Node *sl, Env *e) {
             i += (size_t)l;
         }
     }
-    long step = sv[2]->t == J_INT ? (long)sv[2]->u.num : 1;
+    long step = sv[2]->t == J_INT ? num_long(sv[2]->u.num) : 1;
     if (step == 0) jfail(c, "slice step cannot be zero");
     long st, sp;
     if (step > 0) {
-        st = sv[0]->t == J_INT ? (long)sv[0]->u.num : 0;
-        sp = sv[1]->t == J_INT ? (long)sv[1]->u.num : n;
+        st = sv[0]->t == J_INT ? num_long(sv[0]->u.num) : 0;
+        sp = sv[1]->t == J_INT ? num_long(sv[1]->u.num) : n;
         st = st < 0 ? (n + st > 0 ? n + st : 0) : (st < n ? st : n);
         sp = sp < 0 ? (n + sp > 0 ? n + sp : 0) : (sp < n ? sp : n);
     } else {
-        st = sv[0]->t == J_INT ? (long)sv[0]->u.num : n - 1;
-        sp = sv[1]->t == J_INT ? (long)sv[1]->u.num : -1;
+        st = sv[0]->t == J_INT ? num_long(sv[0]->u.num) : n - 1;
+        sp = sv[1]->t == J_INT ? num_long(sv[1]->u.num) : -1;
         st = st < 0 ? (n + st > -1 ? n + st : -1) : (st < n - 1 ? st : n - 1);
         sp = sp < -1 ? (n + sp > -1 ? n + sp : -1) : (sp < n - 1 ? sp : n - 1);
     }
@@ -1087,7 +1112,7 @@ static JV *eval_member(Ctx *c, Node *n, Env *e) {
         if (!v && obj->t != J_NS) v = obj_builtin(c, obj, prop->u.s.s, prop->u.s.n);
     } else if (obj->t == J_ARR || obj->t == J_STR) {
         if (prop->t == J_INT) {
-            long i = (long)prop->u.num;
+            long i = num_long(prop->u.num);
             if (obj->t == J_STR) return u16_at(c, obj->u.s.s, obj->u.s.n, i);
             if (i < 0) i += obj->u.a->n;
             v = i >= 0 && i < obj->u.a->n ? obj->u.a->v[i] : NULL;
@@ -1108,8 +1133,8 @@ static int test_value(Ctx *c, const char *name, size_t nl, JV *v) {
     if (IS("callable")) return v->t == J_FUNC;
     if (IS("odd") || IS("even")) {
         if (v->t != J_INT) jfail(c, "cannot %.*s on %s", (int)nl, name, type_name(v));
-        long x = (long)v->u.num;
-        return IS("odd") ? x % 2 != 0 : x % 2 == 0;
+        double r = fmod(v->u.num, 2); /* JavaScript's %, also past 2^63 */
+        return IS("odd") ? r != 0 : r == 0;
     }
     if (IS("false")) return v->t == J_BOOL && !v->u.b;
     if (IS("true")) return v->t == J_BOOL && v->u.b;
@@ -1249,7 +1274,7 @@ static JV *apply_sort(Ctx *c, JV *arr, int reverse, int cs, JV *attr) {
             if (attr->t == J_INT) js_num(c, &path, attr->u.num);
             else bput(c, &path, attr->u.s.s, attr->u.s.n);
             char *ps = jstrdup(c, path.p ? path.p : "", path.n);
-            sb_free(&path);
+            bdrop(&path);
             for (char *part = ps, *next; part; part = next) {
                 next = strchr(part, '.');
                 if (next) *next++ = 0;
@@ -1293,7 +1318,7 @@ static JV *indent_str(Ctx *c, JV *s, int width, int first, int blank) {
         size_t len = i - st;
         if (line) bputs(c, &o, "\n");
         if (!((!first && line == 0) || (!blank && len == 0)))
-            for (int k = 0; k < width; k++) bputs(c, &o, " ");
+            if (width > 0) bspaces(c, &o, (size_t)width);
         bput(c, &o, p + st, len);
         st = i + 1;
         line++;
@@ -1428,7 +1453,7 @@ static JV *filter_value(Ctx *c, JV *v, Node *f, Env *e) {
         if (ind && ind->t != J_INT && ind->t != J_NULL) jfail(c, "If set, indent must be a number");
         if (asc && asc->t != J_BOOL) jfail(c, "If set, ensure_ascii must be a boolean");
         if (srt && srt->t != J_BOOL) jfail(c, "If set, sort_keys must be a boolean");
-        JsonOpt opt = {ind && ind->t == J_INT ? (int)ind->u.num : -1, asc && asc->u.b, srt && srt->u.b, NULL, NULL};
+        JsonOpt opt = {ind && ind->t == J_INT ? num_int(ind->u.num) : -1, asc && asc->u.b, srt && srt->u.b, NULL, NULL};
         if (seps && seps->t != J_NULL) {
             if (seps->t != J_ARR || seps->u.a->n != 2 || seps->u.a->v[0]->t != J_STR || seps->u.a->v[1]->t != J_STR)
                 jfail(c, "separators must be a tuple of two strings");
@@ -1523,7 +1548,7 @@ static JV *filter_value(Ctx *c, JV *v, Node *f, Env *e) {
             JV *fi = np > 1 ? args[1] : kwarg(args, na, "first");
             JV *bl = np > 2 ? args[2] : kwarg(args, na, "blank");
             if (w && w->t != J_INT) jfail(c, "width must be a number");
-            return indent_str(c, v, w ? (int)w->u.num : 4, fi && truthy(fi), bl && truthy(bl));
+            return indent_str(c, v, w ? num_int(w->u.num) : 4, fi && truthy(fi), bl && truthy(bl));
         }
         if (IS("replace")) {
             return call_func(c, mkfunc(c, F_S_REPLACE, v), args, na, e);
@@ -1588,6 +1613,7 @@ static int eval_for(Ctx *c, Node *n, Env *e, SBuf *out) {
         items[k++] = cur;
     }
     int none = 1;
+    SBuf body = {0}; /* one buffer for every iteration: it lives in the arena */
     for (int i = 0; i < k; i++) {
         JV *loop = mkobj(c, J_OBJ);
         obj_set(c, loop, "index", 5, mknum(c, J_INT, i + 1));
@@ -1601,25 +1627,17 @@ static int eval_for(Ctx *c, Node *n, Env *e, SBuf *out) {
         obj_set(c, loop, "nextitem", 8, i < k - 1 ? items[i + 1] : &V_UNDEF);
         env_set(c, scope, "loop", 4, loop);
         assign(c, n->a, items[i], scope);
-        SBuf body = {0};
+        body.n = 0;
         int ctl = eval_block(c, &n->l1, scope, &body);
-        if (ctl == CTL_CONTINUE) { /* the iteration's output is dropped, as in the reference */
-            sb_free(&body);
-            continue;
-        }
-        if (ctl == CTL_BREAK) {
-            sb_free(&body);
-            break;
-        }
+        if (ctl == CTL_CONTINUE) continue; /* the iteration's output is dropped, as in the reference */
+        if (ctl == CTL_BREAK) break;
         bput(c, out, body.p ? body.p : "", body.n);
-        sb_free(&body);
         none = 0;
     }
     if (none) {
-        SBuf body = {0};
+        body.n = 0;
         int ctl = eval_block(c, &n->l2, scope, &body);
         bput(c, out, body.p ? body.p : "", body.n);
-        sb_free(&body);
         return ctl;
     }
     return CTL_NONE;
@@ -1730,7 +1748,6 @@ int jinja_render(const char *tmpl, const cJSON *vars, char **out) {
     if (setjmp(c->jb)) {
         const char *m = strncmp(c->msg, "template: ", 10) ? c->msg : c->msg + 10;
         rc = tr_err(TR_EINVAL, "template: %s", m);
-        sb_free(&res);
     } else {
         NodeList prog = {0};
         jinja_parse(c, tmpl, &prog);
@@ -1752,11 +1769,15 @@ int jinja_render(const char *tmpl, const cJSON *vars, char **out) {
         }
         eval_block(c, &prog, g, &res);
         rc = 0;
+        /* the text leaves the arena */
+        *out = malloc(res.n + 1);
+        if (!*out) rc = tr_err(TR_ENOMEM, "out of memory");
+        else {
+            if (res.n) memcpy(*out, res.p, res.n);
+            (*out)[res.n] = 0;
+        }
     }
     arena_free(&c->arena);
     free(c);
-    if (rc) return rc;
-    if (!res.p && sb_puts(&res, "")) return TR_ENOMEM;
-    *out = res.p;
-    return 0;
+    return rc;
 }

@@ -15,15 +15,23 @@ typedef struct {
     jmp_buf jb;
     char msg[1024];
     int depth; /* parser and call recursion, bounded to keep the C stack safe */
+    size_t bytes; /* taken from the arena so far, bounded by MAX_BYTES */
 } Ctx;
 
 enum { MAX_DEPTH = 1000 };
+/* Memory one render may use. Every evaluation step allocates, so this also
+ * ends runaway templates (huge ranges, loops in loops, exponential macro
+ * recursion) with an error instead of exhausting memory. The Qwen3 and
+ * Llama 3 templates render a 3 MB conversation (2000 messages) within it. */
+#define MAX_BYTES ((size_t)64 << 20)
 
 _Noreturn void jfail(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void *jalloc(Ctx *c, size_t n); /* zeroed, in the arena; fails the render on OOM */
+void *jalloc(Ctx *c, size_t n); /* zeroed, in the arena; fails the render past MAX_BYTES or on OOM */
 char *jstrdup(Ctx *c, const char *s, size_t n);
 void bput(Ctx *c, SBuf *b, const void *p, size_t n);
 void bputs(Ctx *c, SBuf *b, const char *s);
+/* Forgets a bput buffer (its storage is the arena's). */
+static inline void bdrop(SBuf *b) { b->p = NULL, b->n = b->cap = 0; }
 int js_ws_at(const char *s, size_t n, size_t i, int *len); /* JavaScript \s at s[i] */
 int is_word(char ch);                                      /* JavaScript \w (ASCII) */
 int is_digit(char ch);

@@ -22,9 +22,17 @@ _Noreturn void jfail(Ctx *c, const char *fmt, ...) {
     longjmp(c->jb, 1);
 }
 
-void *jalloc(Ctx *c, size_t n) {
+static void *jraw(Ctx *c, size_t n) {
+    if (n > MAX_BYTES - c->bytes)
+        jfail(c, "the render needs more than %zu MiB (a runaway loop or recursion?)", MAX_BYTES >> 20);
+    c->bytes += n;
     void *p = arena_alloc(&c->arena, n);
     if (!p) jfail(c, "out of memory");
+    return p;
+}
+
+void *jalloc(Ctx *c, size_t n) {
+    void *p = jraw(c, n);
     memset(p, 0, n);
     return p;
 }
@@ -36,9 +44,26 @@ char *jstrdup(Ctx *c, const char *s, size_t n) {
     return p;
 }
 
-/* growable arena-free byte buffer used while building strings */
+/* Growable byte buffer for building strings. Its storage lives in the
+ * render's arena, like every other allocation of a render: an error that
+ * longjmps out from any depth leaves nothing to free (malloc'ed buffers on
+ * the unwound frames leaked). The old storage stays in the arena until the
+ * render ends; doubling bounds that to the size of the final buffer. */
 void bput(Ctx *c, SBuf *b, const void *p, size_t n) {
-    if (sb_put(b, p, n)) jfail(c, "out of memory");
+    if (n > SIZE_MAX / 4 || b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 64;
+        while (nc < b->n + n + 1) {
+            if (nc > SIZE_MAX / 4) jfail(c, "out of memory");
+            nc *= 2;
+        }
+        char *np = jraw(c, nc);
+        if (b->n) memcpy(np, b->p, b->n);
+        b->p = np;
+        b->cap = nc;
+    }
+    if (n) memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = 0;
 }
 void bputs(Ctx *c, SBuf *b, const char *s) { bput(c, b, s, strlen(s)); }
 
@@ -113,7 +138,7 @@ static char *preprocess(Ctx *c, const char *src, size_t *n_io) {
             i + 1 < a.n && a.p[i + 1] == '\n')
             i++;
     }
-    sb_free(&a);
+    bdrop(&a);
     /* /(\s*){%(-?)\s*(?:end)?generation\s*(-?)%}(\s*)/gs */
     SBuf o = {0};
     size_t i = 0;
@@ -166,10 +191,10 @@ static char *preprocess(Ctx *c, const char *src, size_t *n_io) {
         if (!rstrip) bput(c, &o, b.p + j, after - j);
         i = after;
     }
-    sb_free(&b);
+    bdrop(&b);
     char *r = jstrdup(c, o.p ? o.p : "", o.n);
     *n_io = o.n;
-    sb_free(&o);
+    bdrop(&o);
     return r;
 }
 
@@ -287,13 +312,13 @@ static void lex(Ctx *c, const char *tmpl, TokVec *out) {
             SBuf sv = {0};
             while (1) {
                 if (cur >= n) {
-                    sb_free(&sv);
+                    bdrop(&sv);
                     jfail(c, "template: unexpected end of input");
                 }
                 if (src[cur] == ch) break;
                 if (src[cur] == '\\') {
                     if (++cur >= n) {
-                        sb_free(&sv);
+                        bdrop(&sv);
                         jfail(c, "template: unexpected end of input");
                     }
                     char e = src[cur++];
@@ -305,7 +330,7 @@ static void lex(Ctx *c, const char *tmpl, TokVec *out) {
                             int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
                                   : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
                             if (d < 0) {
-                                sb_free(&sv);
+                                bdrop(&sv);
                                 jfail(c, "template: invalid hexadecimal escape sequence");
                             }
                             v = v * 16 + (unsigned)d;
@@ -320,7 +345,7 @@ static void lex(Ctx *c, const char *tmpl, TokVec *out) {
                                     : e == 'f' ? "\f" : e == 'v' ? "\v" : e == '\'' ? "'" : e == '"' ? "\""
                                     : e == '\\' ? "\\" : NULL;
                     if (!rep) {
-                        sb_free(&sv);
+                        bdrop(&sv);
                         jfail(c, "template: unexpected escaped character: %c", e);
                     }
                     bput(c, &sv, rep, 1);
@@ -329,13 +354,13 @@ static void lex(Ctx *c, const char *tmpl, TokVec *out) {
                 bput(c, &sv, src + cur, 1);
                 cur++;
                 if (cur >= n) {
-                    sb_free(&sv);
+                    bdrop(&sv);
                     jfail(c, "template: unexpected end of input");
                 }
             }
             cur++;
             tpush(c, out, T_STR, jstrdup(c, sv.p ? sv.p : "", sv.n), sv.n);
-            sb_free(&sv);
+            bdrop(&sv);
             continue;
         }
         if (is_digit(ch)) {
@@ -733,7 +758,7 @@ static Node *parse_primary(Parser *p) {
         Node *n = mk(p->c, N_STR);
         n->s = jstrdup(p->c, sv.p ? sv.p : "", sv.n);
         n->sn = sv.n;
-        sb_free(&sv);
+        bdrop(&sv);
         return n;
     }
     case T_IDENT: {

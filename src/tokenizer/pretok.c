@@ -275,8 +275,9 @@ int rx_compile(Regex *rx, const char *pattern, int is_regex, int force_pcre, con
     }
     int errcode;
     PCRE2_SIZE erroff;
-    rx->re = pcre2_compile((PCRE2_SPTR)b.p, b.n, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NO_UTF_CHECK,
-                           &errcode, &erroff, NULL);
+    /* no PCRE2_NO_UTF_CHECK: the pattern comes from the file, and PCRE2 reads
+     * invalid UTF-8 in an unchecked pattern out of bounds */
+    rx->re = pcre2_compile((PCRE2_SPTR)b.p, b.n, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode, &erroff, NULL);
     if (!rx->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof msg);

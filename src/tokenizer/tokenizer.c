@@ -4,6 +4,7 @@
  * is in bpe.c, split patterns in pretok.c, chat templates in chat.c. */
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,10 +60,16 @@ static int jbool(const cJSON *o, const char *key, int def) {
     return def;
 }
 
+/* The id space is allocated densely up to the largest id: ids are bounded
+ * far above real vocabularies (about 2^18) so that one stray id cannot ask
+ * for gigabytes (or overflow the int count at 2^31 - 1). */
+#define TOK_MAX_ID ((1 << 24) - 1)
+
 static int jint(const cJSON *v, int64_t *out) {
     if (!cJSON_IsNumber(v)) return -1;
     double d = v->valuedouble;
-    if (d != (double)(int64_t)d || d < 0 || d > 2147483647.0) return -1;
+    /* range first: (int64_t)1e38 is undefined behaviour */
+    if (!(d >= 0 && d <= 2147483647.0) || d != floor(d)) return -1;
     *out = (int64_t)d;
     return 0;
 }
@@ -602,7 +609,10 @@ static int parse_config(TokImpl *im, const cJSON *cfg, const LoadCtx *c) {
         for (const cJSON *e = ct->child; e; e = e->next, k++) {
             const char *name = jstr(e, "name"), *t = jstr(e, "template");
             if (!name || !t) return ferr(c, "chat_template[%d]: needs \"name\" and \"template\" strings", k);
-            if (!strcmp(name, "default")) im->chat_template = dupstr(t);
+            if (!strcmp(name, "default")) { /* the last one wins, as in transformers */
+                free(im->chat_template);
+                im->chat_template = dupstr(t);
+            }
         }
     } else if (ct && !cJSON_IsNull(ct))
         return ferr(c, "chat_template: not a string or a list of {name, template}");
@@ -620,8 +630,8 @@ static int parse_config(TokImpl *im, const cJSON *cfg, const LoadCtx *c) {
     return 0;
 }
 
-static int load_impl(Tokenizer *tok, const char *json, size_t len, const char *cfgjson, size_t cfglen,
-                     const char *file, const char *cfgfile, int force_pcre) {
+static int load_valid(Tokenizer *tok, const char *json, size_t len, const char *cfgjson, size_t cfglen,
+                      const char *file, const char *cfgfile, int force_pcre) {
     memset(tok, 0, sizeof *tok);
     LoadCtx c = {file, force_pcre};
     cJSON *root = cJSON_ParseWithLength(json, len), *cfg = NULL;
@@ -678,6 +688,11 @@ static int load_impl(Tokenizer *tok, const char *json, size_t len, const char *c
             rc = ferr(&c, "model.vocab['%s']: id must be a non-negative integer", e->string);
             goto done;
         }
+        if (id > TOK_MAX_ID) {
+            rc = ferr(&c, "model.vocab['%s']: id %lld is too large (at most %d)", e->string, (long long)id,
+                      TOK_MAX_ID);
+            goto done;
+        }
         if (id > maxid) maxid = id;
     }
     int k = 0;
@@ -693,6 +708,10 @@ static int load_impl(Tokenizer *tok, const char *json, size_t len, const char *c
         }
         if (!jstr(e, "content")) {
             rc = ferr(&c, "added_tokens[%d].content: missing or not a string", k);
+            goto done;
+        }
+        if (id > TOK_MAX_ID) {
+            rc = ferr(&c, "added_tokens[%d].id: %lld is too large (at most %d)", k, (long long)id, TOK_MAX_ID);
             goto done;
         }
         if (id > maxid) maxid = id;
@@ -875,6 +894,34 @@ done:
         memset(tok, 0, sizeof *tok);
     }
     return rc;
+}
+
+/* The reference reads both files as UTF-8 text (TextDecoder) before
+ * JSON.parse, so invalid bytes in them become U+FFFD; cJSON would keep them,
+ * and added tokens or templates holding them would break the promise that
+ * decoded pieces are valid UTF-8. Valid files are used as they are. */
+static int load_impl(Tokenizer *tok, const char *json, size_t len, const char *cfgjson, size_t cfglen,
+                     const char *file, const char *cfgfile, int force_pcre) {
+    char *fj = NULL, *fc = NULL;
+    size_t n;
+    if (!uni_is_valid((const uint8_t *)json, len)) {
+        if (!(fj = (char *)uni_sanitize((const uint8_t *)json, len, &n))) goto oom;
+        json = fj;
+        len = n;
+    }
+    if (cfgjson && !uni_is_valid((const uint8_t *)cfgjson, cfglen)) {
+        if (!(fc = (char *)uni_sanitize((const uint8_t *)cfgjson, cfglen, &n))) goto oom;
+        cfgjson = fc;
+        cfglen = n;
+    }
+    int rc = load_valid(tok, json, len, cfgjson, cfglen, file, cfgfile, force_pcre);
+    free(fj);
+    free(fc);
+    return rc;
+oom:
+    free(fj);
+    memset(tok, 0, sizeof *tok);
+    return tr_err(TR_ENOMEM, "out of memory");
 }
 
 int tok_load_json(Tokenizer *tok, const char *json, size_t len, const char *cfg, size_t cfglen) {
@@ -1311,9 +1358,12 @@ static int decode_chain(const TokImpl *im, StrList *l) {
             for (size_t i = 0; i < l->n && !rc; i++) {
                 const char *p = l->v[i].p ? l->v[i].p : "";
                 size_t st = 0, en = l->v[i].n;
-                for (int k = 0; k < dc->start && st + dc->alen <= en && !memcmp(p + st, dc->a, dc->alen); k++)
+                /* an empty content strips nothing (and must not loop start times) */
+                for (int k = 0; k < dc->start && dc->alen && st + dc->alen <= en && !memcmp(p + st, dc->a, dc->alen);
+                     k++)
                     st += dc->alen;
-                for (int k = 0; k < dc->stop && en >= st + dc->alen && !memcmp(p + en - dc->alen, dc->a, dc->alen);
+                for (int k = 0; k < dc->stop && dc->alen && en >= st + dc->alen &&
+                                !memcmp(p + en - dc->alen, dc->a, dc->alen);
                      k++)
                     en -= dc->alen;
                 rc = sl_push(&o, p + st, en - st);
@@ -1365,8 +1415,9 @@ int tok_decode(const Tokenizer *tok, const int32_t *ids, size_t n, int flags, ch
             const TokEntry *t = i < n ? &m->ent[ids[i]] : NULL;
             if (t && (flags & TOK_SKIP_SPECIAL) && (t->flags & TK_SPECIAL)) continue;
             if (!t || (t->flags & TK_ADDED)) {
-                /* validate the pending bytes [run, res.n) in place */
-                if (!uni_is_valid((const uint8_t *)res.p + run, res.n - run)) {
+                /* validate the pending bytes [run, res.n) in place (none
+                 * yet: res.p may still be NULL) */
+                if (res.n > run && !uni_is_valid((const uint8_t *)res.p + run, res.n - run)) {
                     size_t cn;
                     uint8_t *c = uni_sanitize((const uint8_t *)res.p + run, res.n - run, &cn);
                     if (!c) {
