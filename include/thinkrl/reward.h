@@ -239,6 +239,14 @@ double reward_iou(const double a[4], const double b[4]);
  * len <= L_exp, (L_exp - len) / L_cache up to L_max, -1 beyond.
  * Requires 0 < L_cache <= L_max. */
 double reward_overlong(int len, int l_max, int l_cache);
+/* The exec verifier's reply reader without a process (tests, fuzzing):
+ * takes text[0..len) as a verifier's whole output for n requests and reads
+ * it the way exec does (one JSON object per '\n'-terminated line, blank
+ * lines skipped) into out[0..n). TR_OK when exactly n replies came and only
+ * whitespace follows; otherwise the error exec would report (bad reply,
+ * reply too long, more replies than requests), or TR_EIO when the output
+ * ends before reply n. */
+int reward_exec_replies(const char *text, size_t len, int n, double *out);
 /* Process id of term i's verifier (exec), -1 when it is not running or the
  * term is not exec. */
 long reward_exec_pid(const RewardSet *s, int i);

@@ -1487,6 +1487,65 @@ static int has_text(const char *s, size_t n) {
     return 0;
 }
 
+/* Takes the complete lines buffered in e->in as replies *got + 1, ... of n
+ * (blank lines skipped) until n are in out[] or a line is bad; the lines
+ * taken leave the buffer. */
+static int take_replies(Exec *e, long *got, int n, double *out) {
+    while (*got < n) {
+        char *nl = e->in_len ? memchr(e->in, '\n', e->in_len) : NULL;
+        if (!nl) break;
+        size_t ll = (size_t)(nl - e->in);
+        size_t b = 0, en = ll;
+        trim(e->in, &b, &en);
+        if (en > b) {
+            double v = 0;
+            int rc = parse_reply(e, e->in + b, en - b, *got + 1, n, &v);
+            if (rc) return rc;
+            out[(*got)++] = v;
+            e->n_replies++;
+        }
+        memmove(e->in, nl + 1, e->in_len - ll - 1);
+        e->in_len -= ll + 1;
+    }
+    return TR_OK;
+}
+
+static int err_long_reply(const Exec *e, long got, int n) {
+    return tr_err(TR_EFORMAT, "verifier '%s': reply %ld of %d is longer than %d bytes", e->name,
+                  got + 1, n, EXEC_LINE_MAX);
+}
+
+static int err_extra_replies(const Exec *e, int n) {
+    char tl[160];
+    quote_line(e->in, e->in_len, tl, sizeof tl);
+    return tr_err(TR_EFORMAT, "verifier '%s' sent more replies than requests (%d): '%s'", e->name,
+                  n, tl);
+}
+
+int reward_exec_replies(const char *text, size_t len, int n, double *out) {
+    Exec e;
+    memset(&e, 0, sizeof e);
+    e.pid = -1;
+    e.to_fd = e.from_fd = e.err_fd = -1;
+    e.name = (char *)"(replies)";
+    if (n < 0) return tr_err(TR_EINVAL, "reward_exec_replies: n = %d", n);
+    e.in = malloc(len + 1);
+    if (!e.in) return tr_err(TR_ENOMEM, "out of memory");
+    if (len) memcpy(e.in, text, len);
+    e.in_len = len;
+    e.in_cap = len + 1;
+    long got = 0;
+    int rc = take_replies(&e, &got, n, out);
+    if (rc == TR_OK && got < n)
+        rc = e.in_len > EXEC_LINE_MAX
+                 ? err_long_reply(&e, got, n)
+                 : tr_err(TR_EIO, "verifier '%s': no reply to request %ld of %d (end of its output)",
+                          e.name, got + 1, n);
+    if (rc == TR_OK && has_text(e.in, e.in_len)) rc = err_extra_replies(&e, n);
+    free(e.in);
+    return rc;
+}
+
 /* Scores n responses in one pipelined exchange: all requests are written
  * while replies are read, so neither side blocks on a full pipe. */
 static int exec_batch(RewardTerm *t, const RewardCtx *c, int n, double *out) {
@@ -1544,28 +1603,12 @@ static int exec_batch(RewardTerm *t, const RewardCtx *c, int n, double *out) {
     long got = 0;
     double deadline = tr_time() + e->timeout;
     while (got < n && rc == TR_OK) {
-        /* replies already buffered */
-        while (got < n) {
-            char *nl = e->in_len ? memchr(e->in, '\n', e->in_len) : NULL;
-            if (!nl) break;
-            size_t ll = (size_t)(nl - e->in);
-            size_t b = 0, en = ll;
-            trim(e->in, &b, &en);
-            if (en > b) {
-                double v = 0;
-                rc = parse_reply(e, e->in + b, en - b, got + 1, n, &v);
-                if (rc) break;
-                out[got++] = v;
-                e->n_replies++;
-                deadline = tr_time() + e->timeout;
-            }
-            memmove(e->in, nl + 1, e->in_len - ll - 1);
-            e->in_len -= ll + 1;
-        }
+        long had = got;
+        rc = take_replies(e, &got, n, out);
+        if (got > had) deadline = tr_time() + e->timeout;
         if (rc || got >= n) break;
         if (e->in_len > EXEC_LINE_MAX) {
-            rc = tr_err(TR_EFORMAT, "verifier '%s': reply %ld of %d is longer than %d bytes",
-                        e->name, got + 1, n, EXEC_LINE_MAX);
+            rc = err_long_reply(e, got, n);
             break;
         }
         if (eof) {
@@ -1620,11 +1663,7 @@ static int exec_batch(RewardTerm *t, const RewardCtx *c, int n, double *out) {
         }
     }
 
-    if (rc == TR_OK && has_text(e->in, e->in_len)) {
-        quote_line(e->in, e->in_len, tl, sizeof tl);
-        rc = tr_err(TR_EFORMAT, "verifier '%s' sent more replies than requests (%d): '%s'",
-                    e->name, n, tl);
-    }
+    if (rc == TR_OK && has_text(e->in, e->in_len)) rc = err_extra_replies(e, n);
 
     sigpending(&pending);
     if (!pipe_pending_before && sigismember(&pending, SIGPIPE) == 1) {
@@ -1900,8 +1939,10 @@ void reward_set_print(const RewardSet *s, FILE *f) {
             const char *def = t->def->params[k].def ? t->def->params[k].def : "";
             if (strcmp(t->val[k], def) == 0) continue;
             const char *v = t->val[k];
-            int quote = strpbrk(v, ",()'\"") || !v[0] || is_ws((unsigned char)v[0]) ||
-                        is_ws((unsigned char)v[strlen(v) - 1]);
+            /* quoted only when it must be: the syntax has no escapes, so a value
+             * holding both quote characters (read unquoted) is printed as is */
+            int quote = strpbrk(v, ",()") || !v[0] || v[0] == '\'' || v[0] == '"' ||
+                        is_ws((unsigned char)v[0]) || is_ws((unsigned char)v[strlen(v) - 1]);
             char q = strchr(v, '\'') ? '"' : '\'';
             fprintf(f, "%s%s=", first ? "(" : ",", t->key[k]);
             if (quote) fprintf(f, "%c%s%c", q, v, q);
