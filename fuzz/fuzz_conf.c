@@ -52,6 +52,9 @@ static void run(const ConfSchema *s, size_t size, char **part, size_t *len, int 
     conf_load_yaml_text(s, &a, part[0], len[0], "fuzz.yaml");
     for (int i = 1; i < np; i++) conf_override(s, &a, part[i]);
     conf_field(s, part[0]);
+    /* the RL config's cross-field checks run on whatever loaded (every
+     * integer key has a bound, so their products cannot overflow) */
+    if (s == &RL_SCHEMA) rl_config_check(&a.rl);
     char *mem = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&mem, &n);
