@@ -1709,50 +1709,47 @@ static void rl_plan(const Run *r, const ModelConfig *mc, size_t n, int maxp, int
     memplan_add(p, "runtime, tokenizer, data", memplan_rss(), NULL, "resident before the models load (measured)");
 }
 
-/* A setting that makes the plan fit in limit, into out ("" if none does). */
+static int plan_fits(const Run *r, const ModelConfig *mc, size_t n, int maxp, int maxe, const PlanOpts *o,
+                     double limit) {
+    MemPlan p;
+    rl_plan(r, mc, n, maxp, maxe, o, &p);
+    return memplan_total(&p) <= limit;
+}
+
+/* A setting that makes the plan fit in limit, into out ("" if none does):
+ * the micro-batch or the decode slots halved alone, the guard's snapshot
+ * dropped, then both numbers at 1. */
 static void rl_plan_fit(const Run *r, const ModelConfig *mc, size_t n, int maxp, int maxe, const PlanOpts *o0,
                         double limit, char *out, size_t cap) {
-    MemPlan p;
     *out = 0;
     int64_t nresp = r->c->prompts * r->c->group;
     int64_t S0 = o0->slots ? o0->slots : ROLLOUT_DEFAULT_SLOTS;
-    if (S0 > nresp) S0 = nresp;
-    for (int pass = 0; pass < 2; pass++) { /* each setting alone, then both numbers at their floor */
+    const struct {
+        const char *key;
+        size_t off;
+        int64_t from;
+    } K[] = {{"train.micro_batch", offsetof(PlanOpts, micro_batch), o0->micro_batch < nresp ? o0->micro_batch : nresp},
+             {"rollout.slots", offsetof(PlanOpts, slots), S0 < nresp ? S0 : nresp}};
+    for (size_t k = 0; k < sizeof K / sizeof K[0]; k++) {
         PlanOpts o = *o0;
-        if (pass == 1) {
-            o.micro_batch = 1;
-            o.slots = 1;
-            rl_plan(r, mc, n, maxp, maxe, &o, &p);
-            if (memplan_total(&p) <= limit) snprintf(out, cap, "train.micro_batch=1 rollout.slots=1");
-            return;
-        }
-        for (int64_t v = (o0->micro_batch < nresp ? o0->micro_batch : nresp) / 2; v >= 1; v /= 2) {
-            o.micro_batch = v;
-            rl_plan(r, mc, n, maxp, maxe, &o, &p);
-            if (memplan_total(&p) <= limit) {
-                snprintf(out, cap, "train.micro_batch=%lld", (long long)v);
-                return;
-            }
-        }
-        o = *o0;
-        for (int64_t v = S0 / 2; v >= 1; v /= 2) {
-            o.slots = v;
-            rl_plan(r, mc, n, maxp, maxe, &o, &p);
-            if (memplan_total(&p) <= limit) {
-                snprintf(out, cap, "rollout.slots=%lld", (long long)v);
-                return;
-            }
-        }
-        o = *o0;
-        if (o.snap_on && !r->c->rrs_rollback) {
-            o.snap_on = 0;
-            rl_plan(r, mc, n, maxp, maxe, &o, &p);
-            if (memplan_total(&p) <= limit) {
-                snprintf(out, cap, "guard.nonfinite=skip");
+        int64_t *f = (int64_t *)((char *)&o + K[k].off);
+        for (int64_t v = K[k].from / 2; v >= 1; v /= 2) {
+            *f = v;
+            if (plan_fits(r, mc, n, maxp, maxe, &o, limit)) {
+                snprintf(out, cap, "%s=%lld", K[k].key, (long long)v);
                 return;
             }
         }
     }
+    PlanOpts o = *o0;
+    o.snap_on = r->c->rrs_rollback; /* rrs.rollback needs it; a guard rollback can be a skip */
+    if (o0->snap_on && !o.snap_on && plan_fits(r, mc, n, maxp, maxe, &o, limit)) {
+        snprintf(out, cap, "guard.nonfinite=skip");
+        return;
+    }
+    o = *o0;
+    o.micro_batch = o.slots = 1;
+    if (plan_fits(r, mc, n, maxp, maxe, &o, limit)) snprintf(out, cap, "train.micro_batch=1 rollout.slots=1");
 }
 
 /* Tokenizes every training prompt (the cache prompt_ids reads), checks
