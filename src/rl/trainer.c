@@ -93,7 +93,6 @@ static const ConfField RL_FIELDS[] = {
     FLD("rrs.min_history", CONF_INT, rrs_min_history, "5", "rrs: accepted steps before spikes are judged (NaN/Inf always are)", "1..256"),
     FLD("rrs.max_retries", CONF_INT, rrs_max_retries, "3", "rrs: rollbacks in a row before the run stops with an error", "1..1000"),
     FLD("guard.nonfinite", CONF_ENUM, guard_nonfinite, "auto", "a NaN/Inf in a loss, a gradient or the weights: skip that optimiser step (weights and moments stay as they were; a NaN in the weights themselves stops the run), roll back to the last good step and resample (keeps a copy of weights and optimiser), or stop with an error; auto: rollback with rrs.rollback, else skip. A checkpoint never holds a NaN", "auto|skip|rollback|stop"),
-    FLD("max_memory", CONF_STR, max_memory, "0", "memory the run may use, e.g. 16G or 512M (0: what the machine has available; off: no check); the memory plan printed at the start must fit in it", NULL),
     FLD("guard.max_skips", CONF_INT, guard_max_skips, "3", "guard: steps in a row with a skipped non-finite update before the run stops with an error", "1.."),
     FLD("debug.fault", CONF_STR, debug_fault, "", "fault injection for tests: nan@K (NaN gradient), spike@K (loss and gradient x 1000) or nan_weight@K (a NaN weight after the update) in the first try of step K", NULL),
     FLD("debug.dump_rollback", CONF_BOOL, debug_dump_rollback, "false", "write the state each rollback restores as RUN/rollback/ckpt/step-N (tests)", NULL),
@@ -153,6 +152,7 @@ static const ConfField RL_FIELDS[] = {
     FLD("ckpt.keep", CONF_INT, ckpt_keep, "2", "checkpoints kept (0: all)", "0.."),
     FLD("log.every", CONF_INT, log_every, "1", "progress line every N steps (metrics.jsonl gets every step)", "1.."),
     FLD("log.samples", CONF_INT, log_samples, "4", "responses per step written to samples.jsonl", "0..1000000"),
+    FLD("max_memory", CONF_STR, max_memory, "0", "memory the run may use, e.g. 16G or 512M (0: what the machine has available; off: no check); the memory plan printed at the start must fit in it", NULL),
     FLD("threads", CONF_INT, threads, "0", "compute threads (0: OpenMP default)", "0..4096"),
 };
 #undef FLD
