@@ -200,6 +200,19 @@ static int json_num(const cJSON *j, const char *key, const char *what, double *o
     return TR_OK;
 }
 
+/* 1 when x is a whole number in [lo, hi] (so the cast to an integer is
+ * defined); counters and steps of a state are checked with it. */
+#define STATE_MAX 4.0e18
+static int whole(double x, double lo, double hi) { return x >= lo && x <= hi && x == floor(x); }
+
+/* json_num of a whole counter in [0, STATE_MAX]. */
+static int json_count(const cJSON *j, const char *key, const char *what, double *out) {
+    int rc = json_num(j, key, what, out);
+    if (!rc && !whole(*out, 0, STATE_MAX))
+        return tr_err(TR_EFORMAT, "%s.%s: expected a whole number >= 0, got %g", what, key, *out);
+    return rc;
+}
+
 /* 1 when e is an array of exactly n numbers (into x), else 0. */
 static int json_row(const cJSON *e, int n, double *x) {
     if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != n) return 0;
@@ -213,12 +226,12 @@ static int json_row(const cJSON *e, int n, double *x) {
 
 int ads_from_json(Ads *a, const cJSON *j) {
     double n = 0, parks = 0, unparks = 0, retests = 0;
-    int rc = json_num(j, "n", "ads", &n);
-    if (!rc) rc = json_num(j, "parks", "ads", &parks);
-    if (!rc) rc = json_num(j, "unparks", "ads", &unparks);
-    if (!rc) rc = json_num(j, "retests", "ads", &retests);
+    int rc = json_count(j, "n", "ads", &n);
+    if (!rc) rc = json_count(j, "parks", "ads", &parks);
+    if (!rc) rc = json_count(j, "unparks", "ads", &unparks);
+    if (!rc) rc = json_count(j, "retests", "ads", &retests);
     if (rc) return rc;
-    if ((int64_t)n != a->n)
+    if (n != (double)a->n)
         return tr_err(TR_EFORMAT, "ads: the state is over %lld prompts, the data has %lld", (long long)n, (long long)a->n);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "visited");
     if (!cJSON_IsArray(v)) return tr_err(TR_EFORMAT, "ads.visited: missing or not an array");
@@ -234,8 +247,10 @@ int ads_from_json(Ads *a, const cJSON *j) {
     cJSON_ArrayForEach(e, v) {
         double x[5];
         int ok = json_row(e, 5, x);
-        if (!ok || x[0] < 0 || x[0] >= (double)a->n || !(x[1] >= 0 && x[1] <= 1) || x[2] < 1)
-            return tr_err(TR_EFORMAT, "ads.visited[%d]: expected [index < %lld, p in [0, 1], visits >= 1, streak, parked_at]",
+        if (!ok || !whole(x[0], 0, (double)a->n - 1) || !(x[1] >= 0 && x[1] <= 1) || !whole(x[2], 1, INT32_MAX) ||
+            !whole(x[3], -INT32_MAX, INT32_MAX) || !whole(x[4], -1, STATE_MAX) || !isnan(a->p[(int64_t)x[0]]))
+            return tr_err(TR_EFORMAT, "ads.visited[%d]: expected [index < %lld not listed before, p in [0, 1], "
+                                      "visits >= 1, streak, parked_at >= -1], whole numbers but p",
                           k, (long long)a->n);
         int64_t i = (int64_t)x[0];
         a->p[i] = x[1];
@@ -319,9 +334,9 @@ cJSON *rrs_queue_to_json(const RrsQueue *q) {
 
 int rrs_queue_from_json(RrsQueue *q, const cJSON *j, int64_t n_records) {
     double d = 0, r = 0, dr = 0;
-    int rc = json_num(j, "deferred", "rrs", &d);
-    if (!rc) rc = json_num(j, "reintroduced", "rrs", &r);
-    if (!rc) rc = json_num(j, "dropped", "rrs", &dr);
+    int rc = json_count(j, "deferred", "rrs", &d);
+    if (!rc) rc = json_count(j, "reintroduced", "rrs", &r);
+    if (!rc) rc = json_count(j, "dropped", "rrs", &dr);
     if (rc) return rc;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "queue");
     if (!cJSON_IsArray(a)) return tr_err(TR_EFORMAT, "rrs.queue: missing or not an array");
@@ -331,8 +346,9 @@ int rrs_queue_from_json(RrsQueue *q, const cJSON *j, int64_t n_records) {
     cJSON_ArrayForEach(e, a) {
         double x[3];
         int ok = json_row(e, 3, x);
-        if (!ok || x[0] < 0 || x[0] >= (double)n_records || x[2] < 1)
-            return tr_err(TR_EFORMAT, "rrs.queue[%d]: expected [prompt < %lld, due step, times >= 1]", k,
+        if (!ok || !whole(x[0], 0, (double)n_records - 1) || !whole(x[1], -STATE_MAX, STATE_MAX) ||
+            !whole(x[2], 1, INT32_MAX))
+            return tr_err(TR_EFORMAT, "rrs.queue[%d]: expected [prompt < %lld, due step, times >= 1], whole numbers", k,
                           (long long)n_records);
         if ((rc = queue_push(q, (RrsEntry){(int64_t)x[0], (int64_t)x[1], (int32_t)x[2]}))) return rc;
         k++;
@@ -487,10 +503,10 @@ cJSON *spike_to_json(const SpikeDet *s) {
 
 int spike_from_json(SpikeDet *s, const cJSON *j) {
     double count = 0, head = 0;
-    int rc = json_num(j, "count", "rrs.spikes", &count);
-    if (!rc) rc = json_num(j, "head", "rrs.spikes", &head);
+    int rc = json_count(j, "count", "rrs.spikes", &count);
+    if (!rc) rc = json_count(j, "head", "rrs.spikes", &head);
     if (rc) return rc;
-    if (count < 0 || count > s->window || head < 0 || head >= s->window || (count < s->window && head != count))
+    if (count > s->window || head >= s->window || (count < s->window && head != count))
         return tr_err(TR_EFORMAT, "rrs.spikes: count %g / head %g do not fit a window of %d (was rrs.window changed?)",
                       count, head, s->window);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "hist");
@@ -501,7 +517,8 @@ int spike_from_json(SpikeDet *s, const cJSON *j) {
                           (int)count);
         for (int k = 0; k < (int)count; k++) {
             const cJSON *it = cJSON_GetArrayItem(a, k);
-            if (!cJSON_IsNumber(it)) return tr_err(TR_EFORMAT, "rrs.spikes.hist.%s[%d]: not a number", s->name[q], k);
+            if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0) || !isfinite(it->valuedouble))
+                return tr_err(TR_EFORMAT, "rrs.spikes.hist.%s[%d]: not a finite number >= 0", s->name[q], k);
             s->hist[q][k] = it->valuedouble;
         }
     }
