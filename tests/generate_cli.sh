@@ -131,5 +131,11 @@ expect_fail "no prompts" "$bin" generate --model "$m" --prompts "$work/none.json
 expect_fail "longtext.jsonl:1: the prompt has 100 tokens" "$bin" generate --model "$m" --prompts "$work/longtext.jsonl"
 expect_fail "No such file" "$bin" generate --model "$m" --prompts "$work/missing.jsonl"
 expect_fail "--eos" "$bin" generate --model "$m" --prompt-ids 5 --eos 1000
+# a KV cache larger than the memory available is refused before it is
+# allocated, with a --slots that fits (nano: 2 KiB per position; 65,536
+# sequences of 1,005 positions at once need 126 GiB)
+"$bin" init --preset nano --out "$work/nano" --seed 1 >/dev/null
+expect_fail "would fit" "$bin" generate --model "$work/nano" --prompt-ids 5,6,7,8,9 --n 65536 --slots 65536 \
+  --max-new-tokens 1000
 
 finish generate_cli
