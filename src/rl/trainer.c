@@ -1260,6 +1260,17 @@ out:
 /* Offline: every fdpg.q_every steps, the proposal becomes the policy when
  * the policy is closer to p (KL(p||.) estimated on the samples since the
  * last check); an event line records the decision taken. */
+/* Writes one event line ({"step":K,"event":NAME,...}) to metrics.jsonl and
+ * flushes it; takes ev. */
+static int write_event(FILE *mf, cJSON *ev) {
+    char *js = cJSON_PrintUnformatted(ev);
+    if (js) fprintf(mf, "%s\n", js);
+    free(js);
+    cJSON_Delete(ev);
+    fflush(mf);
+    return ferror(mf) ? tr_err(TR_EIO, "metrics.jsonl: write failed") : TR_OK;
+}
+
 static int fdpg_check_proposal(Run *r, FILE *mf) {
     FdpgRun *f = &r->fd;
     if (isfinite(r->fst.kl_p_pi) && isfinite(r->fst.kl_p_q)) { /* NaN: no sample in p's support this step */
@@ -1277,12 +1288,8 @@ static int fdpg_check_proposal(Run *r, FILE *mf) {
         cJSON_AddStringToObject(ev, "event", "fdpg_q_update");
         cJSON_AddNumberToObject(ev, "kl_p_pi", f->acc_pi / f->acc_n);
         cJSON_AddNumberToObject(ev, "kl_p_q", f->acc_q / f->acc_n);
-        char *js = cJSON_PrintUnformatted(ev);
-        if (js) fprintf(mf, "%s\n", js);
-        free(js);
-        cJSON_Delete(ev);
-        fflush(mf);
-        if (ferror(mf)) return tr_err(TR_EIO, "metrics.jsonl: write failed");
+        int rc = write_event(mf, ev);
+        if (rc) return rc;
         if (r->log)
             fprintf(r->log, "rl: step %lld: the proposal is now the policy (KL(p||pi) %.4f < KL(p||q) %.4f)\n",
                     (long long)r->step, f->acc_pi / f->acc_n, f->acc_q / f->acc_n);
@@ -2179,12 +2186,7 @@ static int rollback(Run *r, const Snap *snap, const Roll *g, FILE *mf, const cha
     char t[48];
     snprintf(t, sizeof t, "%d of %lld", try_no, (long long)c->rrs_max_retries);
     cJSON_AddStringToObject(ev, "try", t);
-    char *js = cJSON_PrintUnformatted(ev);
-    if (js) fprintf(mf, "%s\n", js);
-    free(js);
-    cJSON_Delete(ev);
-    fflush(mf);
-    if (ferror(mf)) return tr_err(TR_EIO, "metrics.jsonl: write failed");
+    if ((rc = write_event(mf, ev))) return rc;
     if (r->log)
         fprintf(r->log, "rl: step %lld: rolled back to step %lld (%s); resampling%s\n", (long long)r->step + 1,
                 (long long)r->step, why, try_no < c->rrs_max_retries ? "" : ": no tries left");
@@ -2219,17 +2221,13 @@ static int guard_skip(Run *r, FILE *mf, const UpdStats *us) {
                                  "last checkpoint is intact", us->nf_what);
     r->skips++;
     r->skips_row++;
+    int rc;
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddNumberToObject(ev, "step", (double)k);
     cJSON_AddStringToObject(ev, "event", "nonfinite");
     cJSON_AddStringToObject(ev, "what", us->nf_what);
     cJSON_AddStringToObject(ev, "action", "skip");
-    char *js = cJSON_PrintUnformatted(ev);
-    if (js) fprintf(mf, "%s\n", js);
-    free(js);
-    cJSON_Delete(ev);
-    fflush(mf);
-    if (ferror(mf)) return tr_err(TR_EIO, "metrics.jsonl: write failed");
+    if ((rc = write_event(mf, ev))) return rc;
     if (r->log) fprintf(r->log, "rl: step %lld: NaN/Inf in %s; its optimiser step is skipped\n", k, us->nf_what);
     if (r->skips_row > c->guard_max_skips)
         return tr_err(TR_EINVAL, "%lld steps in a row had a non-finite update (last: %s); the run stops at step %lld, "
