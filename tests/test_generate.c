@@ -211,6 +211,76 @@ static void test_decode_batch(int chunk) {
     model_free(&m);
 }
 
+/* Packed weights (kvcache_pack): ten sequences decoded together (enough
+ * rows for the packed products) match full forwards of each; the result
+ * is the same bit for bit on 1 thread; a cache packed for another model
+ * ignores its pack. */
+static void decode_ten(Model *run, const Model *pack, int threads, int32_t *const *seq, const int *plen, int steps,
+                       float *out) {
+    const int n = 10, V = run->cfg.V;
+    int nt = tr_threads();
+    if (threads) tr_set_threads(threads);
+    KVCache kv;
+    CHECK(kvcache_create(&kv, &run->cfg, n, 24) == TR_OK, "kvcache_create: %s", tr_errmsg());
+    if (pack) CHECK(kvcache_pack(&kv, pack) == TR_OK, "kvcache_pack: %s", tr_errmsg());
+    int slots[10];
+    const int32_t *pp[10];
+    for (int i = 0; i < n; i++) {
+        slots[i] = n - 1 - i;
+        pp[i] = seq[i];
+    }
+    CHECK(decode_prefill(run, &kv, n, slots, pp, plen, out) == TR_OK, "prefill: %s", tr_errmsg());
+    int32_t tok[10];
+    for (int s = 0; s < steps; s++) {
+        for (int i = 0; i < n; i++) tok[i] = seq[i][plen[i] + s];
+        CHECK(decode_step(run, &kv, n, slots, tok, out + (size_t)(s + 1) * n * V) == TR_OK, "step: %s",
+              tr_errmsg());
+    }
+    kvcache_free(&kv);
+    tr_set_threads(nt);
+}
+
+static void test_decode_packed(void) {
+    ModelConfig c = tiny_config();
+    Model m, m2;
+    init_model(&m, &c, 21, 0.08f);
+    init_model(&m2, &c, 22, 0.08f);
+    const int n = 10, V = c.V, steps = 6;
+    int plen[10];
+    int32_t *seq[10];
+    Rng r;
+    rng_seed(&r, 31);
+    for (int i = 0; i < n; i++) {
+        plen[i] = 1 + (int)(rng_u64(&r) % 9);
+        seq[i] = rand_ids(&r, plen[i] + steps, V);
+    }
+    size_t per = (size_t)(steps + 1) * n * V;
+    float *a = malloc(per * sizeof(float)), *b = malloc(per * sizeof(float)), *o = malloc(per * sizeof(float));
+    decode_ten(&m, &m, 0, seq, plen, steps, a);
+    decode_ten(&m, &m, 1, seq, plen, steps, b);
+    CHECK(memcmp(a, b, per * sizeof(float)) == 0, "packed decode: 1 thread and %d differ", tr_threads());
+    decode_ten(&m2, &m, 0, seq, plen, steps, o); /* packed for m, run with m2 */
+    char what[96];
+    for (int i = 0; i < n; i++) {
+        float *f1 = full_logits(&m, seq[i], plen[i] + steps), *f2 = full_logits(&m2, seq[i], plen[i] + steps);
+        for (int s = 0; s <= steps; s++) {
+            size_t row = ((size_t)s * n + i) * V, t = (size_t)(plen[i] - 1 + s) * V;
+            snprintf(what, sizeof what, "packed decode: row %d step %d", i, s);
+            note_par(what, a + row, f1 + t, V);
+            snprintf(what, sizeof what, "pack of another model: row %d step %d", i, s);
+            note_par(what, o + row, f2 + t, V);
+        }
+        free(f1);
+        free(f2);
+        free(seq[i]);
+    }
+    free(a);
+    free(b);
+    free(o);
+    model_free(&m);
+    model_free(&m2);
+}
+
 /* One prompt prefilled once and copied to three slots; each copy then
  * decodes its own continuation. */
 static void test_decode_copy(void) {
@@ -972,6 +1042,7 @@ int main(void) {
     test_decode_batch(0);
     test_decode_batch(5);
     test_decode_batch(1);
+    test_decode_packed();
     test_decode_copy();
     test_decode_errors();
     test_sampler_chi2();

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "thinkrl/core.h"
 #include "thinkrl/kernels.h"
 
 /* Finite differences are taken through the naive double-accumulating
@@ -117,6 +118,40 @@ static void test_matmul(Rng *r) {
     cmp("matmul forward accumulate", acc, out2, N * OUT, 1e-5, 1e-5);
     free(c.x); free(c.W); free(c.b); free(c.R); free(c.out); free(out2); free(acc);
     free(dx); free(dW); free(db); free(dx2); free(dW2); free(db2);
+}
+
+/* packed weights: every tail of the register tile (N up to 29), a last
+ * panel cut short (OUT not a multiple of WP_NR), bias, accumulate; the
+ * result does not depend on the thread count (bit for bit) */
+static void test_matmul_packed(Rng *r) {
+    const int Ns[] = {1, 5, 12, 13, 29}, OUTs[] = {11, 32, 70}, IN = 37;
+    for (size_t a = 0; a < sizeof Ns / sizeof Ns[0]; a++)
+        for (size_t b = 0; b < sizeof OUTs / sizeof OUTs[0]; b++) {
+            const int N = Ns[a], OUT = OUTs[b];
+            float *x = tu_randn(r, N * IN, 1), *W = tu_randn(r, OUT * IN, 0.5), *bias = tu_randn(r, OUT, 1);
+            float *wp = malloc(wpack_floats(OUT, IN) * sizeof(float));
+            float *ref = malloc((size_t)N * OUT * 4), *got = malloc((size_t)N * OUT * 4), *one = malloc((size_t)N * OUT * 4);
+            wpack(wp, W, OUT, IN);
+            char what[96];
+            for (int mode = 0; mode < 3; mode++) { /* 0: bias, 1: no bias, 2: bias + accumulate */
+                const float *bb = mode == 1 ? NULL : bias;
+                float *start = tu_randn(r, N * OUT, 1);
+                memcpy(ref, start, (size_t)N * OUT * 4);
+                memcpy(got, start, (size_t)N * OUT * 4);
+                memcpy(one, start, (size_t)N * OUT * 4);
+                matmul_forward_ref(ref, x, W, bb, N, IN, OUT, mode == 2);
+                matmul_packed(got, x, wp, bb, N, IN, OUT, mode == 2);
+                snprintf(what, sizeof what, "matmul_packed N %d OUT %d mode %d", N, OUT, mode);
+                cmp(what, got, ref, (size_t)N * OUT, 1e-5, 1e-5);
+                int nt = tr_threads();
+                tr_set_threads(1);
+                matmul_packed(one, x, wp, bb, N, IN, OUT, mode == 2);
+                tr_set_threads(nt);
+                CHECK(memcmp(one, got, (size_t)N * OUT * 4) == 0, "%s: 1 thread and %d differ", what, nt);
+                free(start);
+            }
+            free(x); free(W); free(bias); free(wp); free(ref); free(got); free(one);
+        }
 }
 
 /* ---- rope ---- */
@@ -280,6 +315,7 @@ int main(void) {
     rng_seed(&r, 1234);
     test_rmsnorm(&r);
     test_matmul(&r);
+    test_matmul_packed(&r);
     test_rope(&r);
     test_swiglu(&r);
     test_attention(&r);

@@ -64,6 +64,13 @@ void kvcache_reset(KVCache *kv, int slot);
 /* Copies what slot src holds into slots dst[0..n) (the n samples of one
  * prompt share a single prefill). dst may not contain src. */
 int kvcache_copy(KVCache *kv, int src, const int *dst, int n);
+/* Packs a snapshot of m's weights into the cache (kvcache_pack_bytes more
+ * memory) so that batched passes given m read them as column panels instead
+ * of re-packing them on every product; passes given another model ignore
+ * it. Call again after changing m's weights: the snapshot is not updated.
+ * rollout_generate packs for the length of its call. */
+int kvcache_pack(KVCache *kv, const Model *m);
+size_t kvcache_pack_bytes(const ModelConfig *c);
 
 /* Appends tokens to slots: for i < n, the lens[i] >= 1 tokens ids[i] go into
  * slot slots[i] after what it already holds (an empty slot: a prefill), all

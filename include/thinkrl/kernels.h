@@ -29,6 +29,17 @@ void matmul_forward(float *out, const float *inp, const float *W, const float *b
 /* dinp (overwritten, or += when accumulate; may be NULL), dW (+=), dbias (+=, may be NULL). */
 void matmul_backward(float *dinp, float *dW, float *dbias, const float *dout, const float *inp,
                      const float *W, int N, int IN, int OUT, int accumulate);
+/* Weights packed for matmul_packed: W (OUT, IN) as panels of WP_NR output
+ * columns, each (IN, WP_NR), the last zero-padded. wpack_floats gives the
+ * size of dst. Packing costs one pass over W; it pays when the same weights
+ * serve many calls (every step of a rollout). */
+#define WP_NR 32
+size_t wpack_floats(int OUT, int IN);
+void wpack(float *dst, const float *W, int OUT, int IN);
+/* matmul_forward with packed weights (same contract); each output is summed
+ * in one order whatever the thread count. */
+void matmul_packed(float *out, const float *inp, const float *Wp, const float *bias, int N, int IN, int OUT,
+                   int accumulate);
 void matmul_forward_ref(float *out, const float *inp, const float *W, const float *bias, int N,
                         int IN, int OUT, int accumulate);
 void matmul_backward_ref(float *dinp, float *dW, float *dbias, const float *dout, const float *inp,

@@ -41,6 +41,10 @@ struct KVScratch {
     float *sc;                   /* per thread: (max(DEC_QT, G), T) scores, then (HS, Tp) keys */
     int sc_threads;
     int32_t *mark;               /* (S) slot use within a call */
+    /* kvcache_pack: the weights of `packed_for` as panels, per layer wqkv,
+     * wo, wgu, wd, then the head; NULL when not packed */
+    float *wpk;
+    const Model *packed_for;
 };
 
 static int qkv_dim(const ModelConfig *c) { return (c->NH + 2 * c->KVH) * c->HS; }
@@ -63,6 +67,7 @@ static void scratch_free(KVScratch *s) {
     void *ps[] = {s->x, s->ln, s->rstd, s->qkv, s->att, s->gu, s->h, s->cs, s->ids, s->slot, s->pos,
                   s->run_slot, s->run_r0, s->run_n, s->out_row, s->lnf, s->lnf_rstd, s->sc, s->mark};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) tr_free(ps[i]);
+    tr_free(s->wpk);
     memset(s, 0, sizeof *s);
 }
 
@@ -137,6 +142,70 @@ int kvcache_copy(KVCache *kv, int src, const int *dst, int n) {
     }
     for (int i = 0; i < n; i++) kv->len[dst[i]] = kv->len[src];
     return TR_OK;
+}
+
+/* The packed matrices of a model in kvcache_pack's order: (OUT, IN) of
+ * matrix j of layer l (j < 4), then the head (j = 0, l = L). */
+static void pack_shape(const ModelConfig *c, int l, int j, int *out, int *in) {
+    const int Q = qkv_dim(c), A = c->NH * c->HS;
+    const int outs[4] = {Q, c->C, 2 * c->F, c->C}, ins[4] = {c->C, A, c->C, c->F};
+    *out = l == c->L ? c->V : outs[j];
+    *in = l == c->L ? c->C : ins[j];
+}
+
+size_t kvcache_pack_bytes(const ModelConfig *c) {
+    size_t f = 0;
+    int o, i;
+    for (int l = 0; l < c->L; l++)
+        for (int j = 0; j < 4; j++) {
+            pack_shape(c, l, j, &o, &i);
+            f += wpack_floats(o, i);
+        }
+    pack_shape(c, c->L, 0, &o, &i);
+    return (f + wpack_floats(o, i)) * sizeof(float);
+}
+
+int kvcache_pack(KVCache *kv, const Model *m) {
+    const ModelConfig *c = &m->cfg;
+    KVScratch *s = kv->scr;
+    if (c->L != kv->L || c->KVH != kv->KVH || c->HS != kv->HS)
+        return tr_err(TR_EINVAL, "kv cache: packing weights of another model shape");
+    if (!s->wpk) {
+        s->wpk = tr_alloc(kvcache_pack_bytes(c));
+        if (!s->wpk)
+            return tr_err(TR_ENOMEM, "kv cache: out of memory for the packed weights (%.1f MiB)",
+                          kvcache_pack_bytes(c) / 1048576.0);
+    }
+    float *d = s->wpk;
+    int o, i;
+    for (int l = 0; l <= c->L; l++) {
+        const LayerView *w = l < c->L ? &m->w.layer[l] : NULL;
+        const float *src[4] = {w ? w->wqkv : m->w.head, w ? w->wo : NULL, w ? w->wgu : NULL, w ? w->wd : NULL};
+        for (int j = 0; j < (w ? 4 : 1); j++) {
+            pack_shape(c, l, j, &o, &i);
+            wpack(d, src[j], o, i);
+            d += wpack_floats(o, i);
+        }
+    }
+    s->packed_for = m;
+    return TR_OK;
+}
+
+/* Packed matrix j of layer l (l = L: the head), or NULL when the cache holds
+ * no packed weights of m. */
+static const float *packed(const KVCache *kv, const Model *m, int l, int j) {
+    const KVScratch *s = kv->scr;
+    if (!s->wpk || s->packed_for != m) return NULL;
+    const ModelConfig *c = &m->cfg;
+    const float *d = s->wpk;
+    int o, i;
+    for (int ll = 0; ll <= l; ll++)
+        for (int jj = 0; jj < (ll < c->L ? 4 : 1); jj++) {
+            if (ll == l && jj == j) return d;
+            pack_shape(c, ll, jj, &o, &i);
+            d += wpack_floats(o, i);
+        }
+    return NULL;
 }
 
 /* Grows the pass scratch to N rows and the score scratch to the current
@@ -373,9 +442,10 @@ static void matmul_small(float *out, const float *inp, const float *W, const flo
 
 /* matmul_forward's contract (out (N, OUT) = inp W^T + bias, += when
  * accumulate), picking the small path for few rows. */
-static void dec_matmul(float *out, const float *inp, const float *W, const float *bias, int N, int IN, int OUT,
-                       int accumulate) {
+static void dec_matmul(float *out, const float *inp, const float *W, const float *Wp, const float *bias, int N,
+                       int IN, int OUT, int accumulate) {
     if (N < DEC_SMALL_M) matmul_small(out, inp, W, bias, N, IN, OUT, accumulate);
+    else if (Wp) matmul_packed(out, inp, Wp, bias, N, IN, OUT, accumulate);
     else matmul_forward(out, inp, W, bias, N, IN, OUT, accumulate);
 }
 
@@ -409,7 +479,7 @@ static void forward_rows(const Model *m, KVCache *kv, int N, int nout, float *lo
     for (int l = 0; l < c->L; l++) {
         const LayerView *w = &m->w.layer[l];
         rmsnorm_forward(s->ln, s->rstd, s->x, w->ln1, N, C, c->eps);
-        dec_matmul(s->qkv, s->ln, w->wqkv, w->bqkv, N, C, Q, 0);
+        dec_matmul(s->qkv, s->ln, w->wqkv, packed(kv, m, l, 0), w->bqkv, N, C, Q, 0);
         /* q heads then k heads are adjacent: one rotation call for both */
         rope_forward(s->qkv, N, Q, 0, c->NH + KVH, HS, s->cs);
 #pragma omp parallel
@@ -422,11 +492,11 @@ static void forward_rows(const Model *m, KVCache *kv, int N, int nout, float *lo
                            s->qkv + (size_t)r0 * Q, s->att + (size_t)r0 * A, sc);
             }
         }
-        dec_matmul(s->x, s->att, w->wo, w->bo, N, A, C, 1);
+        dec_matmul(s->x, s->att, w->wo, packed(kv, m, l, 1), w->bo, N, A, C, 1);
         rmsnorm_forward(s->ln, s->rstd, s->x, w->ln2, N, C, c->eps);
-        dec_matmul(s->gu, s->ln, w->wgu, w->bgu, N, C, 2 * F, 0);
+        dec_matmul(s->gu, s->ln, w->wgu, packed(kv, m, l, 2), w->bgu, N, C, 2 * F, 0);
         swiglu_forward(s->h, s->gu, N, F);
-        dec_matmul(s->x, s->h, w->wd, w->bd, N, F, C, 1);
+        dec_matmul(s->x, s->h, w->wd, packed(kv, m, l, 3), w->bd, N, F, C, 1);
     }
     for (int i = 0; i < nr; i++) {
         int last = s->run_r0[i] + s->run_n[i] - 1;
@@ -442,7 +512,7 @@ static void forward_rows(const Model *m, KVCache *kv, int N, int nout, float *lo
             memcpy(s->ln + (size_t)i * C, s->x + (size_t)s->out_row[i] * C, (size_t)C * sizeof(float));
         rmsnorm_forward(s->lnf, s->lnf_rstd, s->ln, m->w.norm, nout, C, c->eps);
     }
-    dec_matmul(logits, s->lnf, m->w.head, NULL, nout, C, c->V, 0);
+    dec_matmul(logits, s->lnf, m->w.head, packed(kv, m, c->L, 0), NULL, nout, C, c->V, 0);
 }
 
 /* Checks slots (range, distinct, room for `add` more tokens). */
