@@ -113,7 +113,10 @@ static void panel_rows(const float *x, int M, int K, const float *wp, float *out
 #define TAIL(r)                                                                                                   \
     case r: tile(r, xm, K, wp, K, om, ldo, nc, bias, acc); break;
 #if MR > 11
-        TAIL(11) TAIL(10) TAIL(9) TAIL(8) TAIL(7) TAIL(6) TAIL(5) TAIL(4) TAIL(3)
+        TAIL(11) TAIL(10) TAIL(9) TAIL(8)
+#endif
+#if MR > 7
+        TAIL(7) TAIL(6) TAIL(5) TAIL(4) TAIL(3)
 #endif
 #if MR > 2
         TAIL(2) TAIL(1)
