@@ -65,6 +65,16 @@ int tr_threads(void);           /* threads the kernels use */
 void tr_set_threads(int n);     /* n <= 0: keep the OpenMP default */
 size_t tr_peak_rss(void);       /* peak resident set size in bytes */
 
+/* Prints a JSON tree so that every number reads back exactly. cJSON's own
+ * printer keeps 15 significant digits whenever they read back to within an
+ * epsilon, which moves about one double in nine by an ulp: enough to break
+ * a bit-exact resume. Here each number prints as the shortest of 15, 16 or
+ * 17 digits that reads back to it (NaN and +-Inf as null, as in cJSON).
+ * The number items of root become raw items in the process: print the tree
+ * last. Free the text with free(). */
+struct cJSON;
+char *tr_json_print(struct cJSON *root, int formatted);
+
 #ifdef __cplusplus
 }
 #endif

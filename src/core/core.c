@@ -13,6 +13,7 @@
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
+#include <cJSON.h>
 #endif
 
 static _Thread_local char err_buf[2048];
@@ -218,4 +219,35 @@ size_t tr_peak_rss(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (size_t)ru.ru_maxrss * 1024;
+}
+
+/* Number items below j become raw items holding their exact text. */
+static int json_exact_numbers(cJSON *j) {
+    for (cJSON *c = j; c; c = c->next) {
+        if (cJSON_IsNumber(c)) {
+            char t[40];
+            if (!isfinite(c->valuedouble)) {
+                snprintf(t, sizeof t, "null");
+            } else {
+                for (int prec = 15; prec <= 17; prec++) {
+                    snprintf(t, sizeof t, "%.*g", prec, c->valuedouble);
+                    if (strtod(t, NULL) == c->valuedouble) break;
+                }
+            }
+            char *s = strdup(t);
+            if (!s) return -1;
+            c->type = cJSON_Raw | (c->type & cJSON_StringIsConst);
+            c->valuestring = s;
+        } else if (c->child && json_exact_numbers(c->child)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+char *tr_json_print(struct cJSON *root, int formatted) {
+    if (!root) return NULL;
+    if (root->child && json_exact_numbers(root->child)) return NULL;
+    if (cJSON_IsNumber(root) && json_exact_numbers(root)) return NULL;
+    return formatted ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
 }

@@ -229,7 +229,7 @@ int ckpt_save_ex(const char *run_dir, int64_t step, const Model *m, const AdamW 
     }
     closedir(d);
     if (rc) goto cleanup;
-    text = cJSON_Print(st);
+    text = tr_json_print(st, 1);
     snprintf(p, sizeof p, "%s/state.json", tmp);
     if ((rc = tr_write_file_atomic(p, text, strlen(text)))) goto cleanup;
     fsync_dir(tmp);

@@ -208,7 +208,7 @@ int fdpg_run_write_fit(const FdpgRun *f, const char *run_dir, int samples) {
         cJSON_AddNumberToObject(e, "lambda", f->lambda[j]);
         cJSON_AddItemToArray(fs, e);
     }
-    char *s = cJSON_Print(o);
+    char *s = tr_json_print(o, 1);
     cJSON_Delete(o);
     if (!s) return tr_err(TR_ENOMEM, "out of memory");
     char path[4400];
