@@ -5,8 +5,9 @@
 # with a distributional target (lambda fitted once, RUN/fdpg_fit.json, kept
 # across the resume); and, for each of fkl, rkl, js and tv, a tilted target
 # P = a exp(accuracy / 0.2) approached: the estimated KL(p || pi) and
-# TV(p, pi) of the last 10 of 40 steps are below those of the first 10
-# (measured: KL 0.40 -> 0.14, TV 0.29 -> 0.14 for every divergence).
+# TV(p, pi) of the last 10 of 40 steps (medians) are below those of the
+# first 10 (measured: KL 0.42-0.44 -> 0.12-0.14, TV 0.26-0.28 -> 0.13-0.15
+# for every divergence).
 # usage: rl_fdpg.sh THINKRL PYTHON WORKDIR
 set -uo pipefail
 bin=$1 py=$2 work=$3/rl_fdpg
@@ -70,10 +71,14 @@ for div in fkl rkl js tv; do
     optim.lr=1e-4 ckpt.every=0 fdpg.target=tilt reward.spec=accuracy fdpg.beta=0.2 fdpg.divergence=$div \
     >"$work/tilt_$div.log" 2>&1 || { bad "tilt $div: $(tail -2 "$work/tilt_$div.log")"; continue; }
   "$py" - "$work/tilt_$div/metrics.jsonl" $div <<'PY' && ok || bad "tilt $div: pi did not move toward p"
-import json, sys
+import json, statistics, sys
 m = [x for x in map(json.loads, open(sys.argv[1])) if "event" not in x]
+# medians of the per-step estimates: one step's importance-weighted KL can
+# spike (a sample p weighs that pi gives little mass: 2.1 in a window of
+# 0.08-0.57 once), and a mean of 10 follows it
+med = lambda k, a, b: statistics.median(x[k] for x in m[a:b])
 f = lambda k, a, b: sum(x[k] for x in m[a:b]) / (b - a)
-kl0, kl1, tv0, tv1 = f("fdpg/kl_p_pi", 0, 10), f("fdpg/kl_p_pi", 30, 40), f("fdpg/tv_p_pi", 0, 10), f("fdpg/tv_p_pi", 30, 40)
+kl0, kl1, tv0, tv1 = med("fdpg/kl_p_pi", 0, 10), med("fdpg/kl_p_pi", 30, 40), med("fdpg/tv_p_pi", 0, 10), med("fdpg/tv_p_pi", 30, 40)
 r0, r1 = f("fdpg/reward", 0, 10), f("fdpg/reward", 30, 40)
 print("%s: KL(p||pi) %.3f -> %.3f, TV %.3f -> %.3f, E_pi[acc] %.3f -> %.3f" % (sys.argv[2], kl0, kl1, tv0, tv1, r0, r1))
 sys.exit(0 if kl1 < kl0 - 0.1 and tv1 < tv0 - 0.05 and r1 > r0 else 1)
