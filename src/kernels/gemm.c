@@ -17,14 +17,7 @@
 
 #include "thinkrl/core.h"
 #include "thinkrl/kernels.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));
-static inline v16 ld16(const float *p) { return *(const v16u *)p; }
-static inline void st16(float *p, v16 v) { *(v16u *)p = v; }
+#include "kernels/v16.h"
 
 /* Rows per register tile: 2*MR accumulators plus two panel vectors and a
  * broadcast must fit the vector registers (32 zmm with AVX-512; a v16 is

@@ -12,6 +12,7 @@
 #include "thinkrl/generate.h"
 #include "thinkrl/kernels.h"
 #include "thinkrl/model.h"
+#include "kernels/v16.h"
 #include "kernels/vmath.h"
 
 /* Queries per attention tile when a run of at least DEC_GEMM_MIN
@@ -262,19 +263,6 @@ static int scratch_reserve(KVCache *kv, const ModelConfig *c, size_t N) {
 }
 
 /* ---- attention over the cache ---- */
-
-/* 16-float vectors (GCC/Clang vector extensions: AVX-512 registers when
- * compiled for them, pairs of AVX2 or SSE registers otherwise) so that
- * accumulators stay in registers; loads may be unaligned. */
-/* ld16 / st16 return 64-byte vectors; without AVX-512 GCC warns that such a
- * return changes the ABI. They are static inline and never cross one. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));
-static inline v16 ld16(const float *p) { return *(const v16u *)p; }
-static inline void st16(float *p, v16 v) { *(v16u *)p = v; }
 
 /* Scores of one query against keys 0..nk-1 of a slot's key blocks:
  * s[k] = scale * sum_e q[e] K[k][e], four blocks (64 keys) at a time in
