@@ -215,13 +215,14 @@ static void test_decode_batch(int chunk) {
  * rows for the packed products) match full forwards of each; the result
  * is the same bit for bit on 1 thread; a cache packed for another model
  * ignores its pack. */
-static void decode_ten(Model *run, const Model *pack, int threads, int32_t *const *seq, const int *plen, int steps,
-                       float *out) {
+static void decode_ten(Model *run, const Model *first, const Model *pack, int threads, int32_t *const *seq,
+                       const int *plen, int steps, float *out) {
     const int n = 10, V = run->cfg.V;
     int nt = tr_threads();
     if (threads) tr_set_threads(threads);
     KVCache kv;
     CHECK(kvcache_create(&kv, &run->cfg, n, 24) == TR_OK, "kvcache_create: %s", tr_errmsg());
+    if (first) CHECK(kvcache_pack(&kv, first) == TR_OK, "kvcache_pack: %s", tr_errmsg());
     if (pack) CHECK(kvcache_pack(&kv, pack) == TR_OK, "kvcache_pack: %s", tr_errmsg());
     int slots[10];
     const int32_t *pp[10];
@@ -256,10 +257,10 @@ static void test_decode_packed(void) {
     }
     size_t per = (size_t)(steps + 1) * n * V;
     float *a = malloc(per * sizeof(float)), *b = malloc(per * sizeof(float)), *o = malloc(per * sizeof(float));
-    decode_ten(&m, &m, 0, seq, plen, steps, a);
-    decode_ten(&m, &m, 1, seq, plen, steps, b);
+    decode_ten(&m, NULL, &m, 0, seq, plen, steps, a);
+    decode_ten(&m, NULL, &m, 1, seq, plen, steps, b);
     CHECK(memcmp(a, b, per * sizeof(float)) == 0, "packed decode: 1 thread and %d differ", tr_threads());
-    decode_ten(&m2, &m, 0, seq, plen, steps, o); /* packed for m, run with m2 */
+    decode_ten(&m2, NULL, &m, 0, seq, plen, steps, o); /* packed for m, run with m2 */
     char what[96];
     for (int i = 0; i < n; i++) {
         float *f1 = full_logits(&m, seq[i], plen[i] + steps), *f2 = full_logits(&m2, seq[i], plen[i] + steps);
@@ -272,13 +273,33 @@ static void test_decode_packed(void) {
         }
         free(f1);
         free(f2);
+    }
+    /* a cache packed for a small model, then re-packed for a wider one of
+     * the same cache shape (more channels, ffn width and vocabulary) */
+    ModelConfig c3 = c;
+    c3.C = 96;
+    c3.F = 160;
+    c3.V = 131;
+    Model m3;
+    init_model(&m3, &c3, 23, 0.08f);
+    float *w = malloc((size_t)(steps + 1) * n * c3.V * sizeof(float));
+    decode_ten(&m3, &m, &m3, 0, seq, plen, steps, w);
+    for (int i = 0; i < n; i++) {
+        float *f3 = full_logits(&m3, seq[i], plen[i] + steps);
+        for (int s = 0; s <= steps; s++) {
+            snprintf(what, sizeof what, "re-packed for a wider model: row %d step %d", i, s);
+            note_par(what, w + ((size_t)s * n + i) * c3.V, f3 + (size_t)(plen[i] - 1 + s) * c3.V, c3.V);
+        }
+        free(f3);
         free(seq[i]);
     }
+    free(w);
     free(a);
     free(b);
     free(o);
     model_free(&m);
     model_free(&m2);
+    model_free(&m3);
 }
 
 /* One prompt prefilled once and copied to three slots; each copy then

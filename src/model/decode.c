@@ -42,9 +42,12 @@ struct KVScratch {
     float *sc;                   /* per thread: (max(DEC_QT, G), T) scores, then (HS, Tp) keys */
     int sc_threads;
     int32_t *mark;               /* (S) slot use within a call */
-    /* kvcache_pack: the weights of `packed_for` as panels, per layer wqkv,
-     * wo, wgu, wd, then the head; NULL when not packed */
+    /* kvcache_pack: the weights of `packed_for` as panels (wpk_bytes), per
+     * layer wqkv, wo, wgu, wd, then the head; wpk_mat[4 l + j] is matrix j
+     * of layer l, wpk_mat[4 L] the head. NULL when not packed. */
     float *wpk;
+    size_t wpk_bytes;
+    const float **wpk_mat;
     const Model *packed_for;
 };
 
@@ -69,6 +72,7 @@ static void scratch_free(KVScratch *s) {
                   s->run_slot, s->run_r0, s->run_n, s->out_row, s->lnf, s->lnf_rstd, s->sc, s->mark};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) tr_free(ps[i]);
     tr_free(s->wpk);
+    free(s->wpk_mat);
     memset(s, 0, sizeof *s);
 }
 
@@ -171,11 +175,17 @@ int kvcache_pack(KVCache *kv, const Model *m) {
     KVScratch *s = kv->scr;
     if (c->L != kv->L || c->KVH != kv->KVH || c->HS != kv->HS)
         return tr_err(TR_EINVAL, "kv cache: packing weights of another model shape");
-    if (!s->wpk) {
-        s->wpk = tr_alloc(kvcache_pack_bytes(c));
-        if (!s->wpk)
+    const size_t bytes = kvcache_pack_bytes(c);
+    s->packed_for = NULL;
+    if (s->wpk_bytes != bytes) {
+        tr_free(s->wpk);
+        free(s->wpk_mat);
+        s->wpk = tr_alloc(bytes);
+        s->wpk_mat = malloc((size_t)(4 * c->L + 1) * sizeof *s->wpk_mat);
+        s->wpk_bytes = s->wpk && s->wpk_mat ? bytes : 0;
+        if (!s->wpk_bytes)
             return tr_err(TR_ENOMEM, "kv cache: out of memory for the packed weights (%.1f MiB)",
-                          kvcache_pack_bytes(c) / 1048576.0);
+                          bytes / 1048576.0);
     }
     float *d = s->wpk;
     int o, i;
@@ -185,6 +195,7 @@ int kvcache_pack(KVCache *kv, const Model *m) {
         for (int j = 0; j < (w ? 4 : 1); j++) {
             pack_shape(c, l, j, &o, &i);
             wpack(d, src[j], o, i);
+            s->wpk_mat[4 * l + j] = d;
             d += wpack_floats(o, i);
         }
     }
@@ -196,17 +207,7 @@ int kvcache_pack(KVCache *kv, const Model *m) {
  * no packed weights of m. */
 static const float *packed(const KVCache *kv, const Model *m, int l, int j) {
     const KVScratch *s = kv->scr;
-    if (!s->wpk || s->packed_for != m) return NULL;
-    const ModelConfig *c = &m->cfg;
-    const float *d = s->wpk;
-    int o, i;
-    for (int ll = 0; ll <= l; ll++)
-        for (int jj = 0; jj < (ll < c->L ? 4 : 1); jj++) {
-            if (ll == l && jj == j) return d;
-            pack_shape(c, ll, jj, &o, &i);
-            d += wpack_floats(o, i);
-        }
-    return NULL;
+    return s->packed_for == m ? s->wpk_mat[4 * l + j] : NULL;
 }
 
 /* Grows the pass scratch to N rows and the score scratch to the current
