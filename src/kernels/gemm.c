@@ -100,6 +100,7 @@ static void panel_rows(const float *x, int M, int K, const float *wp, float *out
                        const float *bias, int acc) {
     int m = 0;
     for (; m + MR <= M; m += MR) tile(MR, x + (size_t)m * K, K, wp, K, out + (size_t)m * ldo, ldo, nc, bias, acc);
+#if MR > 1
     const float *xm = x + (size_t)m * K;
     float *om = out + (size_t)m * ldo;
     switch (M - m) {
@@ -111,12 +112,11 @@ static void panel_rows(const float *x, int M, int K, const float *wp, float *out
 #if MR > 7
         TAIL(7) TAIL(6) TAIL(5) TAIL(4) TAIL(3)
 #endif
-#if MR > 2
         TAIL(2) TAIL(1)
-#endif
 #undef TAIL
     default: break;
     }
+#endif
 }
 
 void matmul_packed(float *out, const float *inp, const float *Wp, const float *bias, int N, int IN, int OUT,

@@ -6,7 +6,9 @@
 
 /* ld16 / st16 return 64-byte vectors; without AVX-512 GCC warns that such a
  * return changes the ABI. They are static inline and never cross one. */
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 typedef float v16 __attribute__((vector_size(64)));
