@@ -43,7 +43,7 @@ expect_fail "1 prompt with rollout.max_new_tokens 32 after it exceeds the model'
 "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/mp" "${common[@]}" train.steps=1 >"$work/mp.log" 2>&1 \
   && ok || bad "plan run: $(tail -3 "$work/mp.log")"
 for t in "policy weights" "policy gradients" "policy AdamW moments" "reference model" "policy activations" \
-         "reference activations" "KV cache and decoding" "total "; do
+         "reference activations" "KV cache and decoding" "packed weights" "total "; do
   grep -q "^rl:  $t" "$work/mp.log" && ok || bad "the plan lacks '$t': $(grep '^rl:  ' "$work/mp.log")"
 done
 lim=$("$py" - "$work/mp.log" <<'PY'
@@ -63,6 +63,26 @@ expect_fail "the largest term is the" "$bin" rl --config "$src/configs/rl_grpo_a
   "${common[@]}" max_memory=1M
 "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" "${common[@]}" train.steps=1 max_memory=off \
   >/dev/null 2>&1 && ok || bad "max_memory=off"
+# rollout.pack=false: no packed copy of the weights in the plan, and the
+# setting offered when nothing else is left to shrink
+small=(train.micro_batch=1 rollout.slots=1)
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/np" "${common[@]}" "${small[@]}" train.steps=1 \
+  rollout.pack=false >"$work/np.log" 2>&1 && ok || bad "rollout.pack=false run: $(tail -3 "$work/np.log")"
+grep -q "^rl:  packed weights" "$work/np.log" && bad "rollout.pack=false still plans packed weights" || ok
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/pk" "${common[@]}" "${small[@]}" train.steps=1 \
+  >"$work/pk.log" 2>&1 && ok || bad "micro-batch 1 run: $(tail -3 "$work/pk.log")"
+lim=$("$py" - "$work/pk.log" <<'PY'
+import re, sys
+u = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+t = {}
+for l in open(sys.argv[1]):
+    m = re.match(r"rl:  (.+?)\s+([0-9.]+) (B|KiB|MiB|GiB)", l)
+    if m: t[m.group(1).strip()] = float(m.group(2)) * u[m.group(3)]
+print(int(t["total"] - 0.5 * t["packed weights"]))
+PY
+)
+expect_fail "rollout.pack=false would fit" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" \
+  "${common[@]}" "${small[@]}" max_memory="$lim"
 
 # a run: files, metric names of ALGORITHMS 8, samples
 "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/g" "${common[@]}" train.steps=2 eval.every=2 \

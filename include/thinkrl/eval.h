@@ -86,6 +86,7 @@ typedef struct {
     SamplerConfig sampler;
     uint64_t seed;
     int slots;                /* 0: rollout default */
+    int no_pack;              /* RolloutConfig.no_pack */
     const char *task;         /* fallback task for records without meta.task (NULL: arith) */
     const char *patterns;     /* classifier spec "name=re;..." (NULL: the task's) */
     int samples_out;          /* responses to keep per prompt in the result (0..n) */

@@ -187,6 +187,9 @@ typedef struct {
     int max_new_tokens; /* >= 1; a sequence that reaches the context
                            (max_position_embeddings) also ends with "length" */
     int slots;          /* sequences decoded together; 0: min(total, ROLLOUT_DEFAULT_SLOTS) */
+    int no_pack;        /* 0: pack the weights once per call for the batched
+                           products (kvcache_pack: kvcache_pack_bytes more
+                           memory); 1: read them as stored (slower decode) */
     uint64_t seed;      /* sequence (p, s) draws from an Rng seeded by (seed, p, s) */
     int32_t eos[ROLLOUT_MAX_EOS]; /* ids that end a sequence with "eos" */
     int n_eos;
@@ -217,7 +220,8 @@ void rollout_config_init(RolloutConfig *rc, const ModelConfig *c);
 
 /* Bytes rollout_generate holds at most for n_prompts prompts of up to
  * max_prompt tokens, n samples each, max_new_tokens and slots as in
- * RolloutConfig: KV cache, logits, forward scratch (for memory plans). */
+ * RolloutConfig: KV cache, logits, forward scratch (for memory plans);
+ * add kvcache_pack_bytes(c) unless no_pack is set. */
 size_t rollout_bytes(const ModelConfig *c, int n_prompts, int n, int slots, int max_prompt, int max_new_tokens);
 
 /* Generates rc->n samples for each of the n_prompts prompts. out must hold

@@ -36,6 +36,7 @@ typedef struct {
     double temperature, top_p;
     int64_t top_k;
     int ignore_eos;            /* every response runs to max_new_tokens */
+    int rollout_pack;          /* pack the weights once per rollout (RolloutConfig.no_pack = !this) */
     /* prompt sampler */
     char *sampler;             /* uniform | dynamic | ads */
     int64_t max_gen_batches;   /* dynamic: most generation rounds per step */

@@ -622,15 +622,16 @@ int cmd_generate(int argc, char **argv) {
      * cannot fit in the memory available, with a --slots that does */
     int maxp = 0;
     for (int i = 0; i < np; i++) maxp = pr[i].len > maxp ? pr[i].len : maxp;
-    double need = (double)rollout_bytes(c, np, (int)n, (int)slots, maxp, (int)max_new), avail = memplan_available();
+    double pack = (double)kvcache_pack_bytes(c);
+    double need = (double)rollout_bytes(c, np, (int)n, (int)slots, maxp, (int)max_new) + pack, avail = memplan_available();
     if (avail > 0 && need > avail) {
         long long fit = 0, s0 = slots ? slots : ROLLOUT_DEFAULT_SLOTS;
         if (s0 > nseq) s0 = nseq;
         for (long long v = s0 / 2; v >= 1 && !fit; v /= 2)
-            if ((double)rollout_bytes(c, np, (int)n, (int)v, maxp, (int)max_new) <= avail) fit = v;
+            if ((double)rollout_bytes(c, np, (int)n, (int)v, maxp, (int)max_new) + pack <= avail) fit = v;
         char a[32], b[32], hint[64] = "a shorter --max-new-tokens";
         if (fit) snprintf(hint, sizeof hint, "--slots %lld", fit);
-        rc = cli_fail("generate", "the KV cache and decoding buffers need %s for %lld sequences decoded together of up to "
+        rc = cli_fail("generate", "the KV cache, decoding buffers and packed weights need %s for %lld sequences decoded together of up to "
                                   "%lld tokens, more than the %s available; %s would fit",
                       memplan_fmt(need, a, sizeof a), s0, (long long)maxp + max_new, memplan_fmt(avail, b, sizeof b), hint);
         goto cleanup;

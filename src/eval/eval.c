@@ -203,6 +203,7 @@ int eval_run(const Model *m, Tokenizer *tok, const Dataset *d, const EvalConfig 
     rc_gen.n = n;
     rc_gen.max_new_tokens = ec->max_new_tokens;
     rc_gen.slots = ec->slots;
+    rc_gen.no_pack = ec->no_pack;
     rc_gen.seed = ec->seed;
     if (tok->eos_id >= 0 && rc_gen.n_eos < ROLLOUT_MAX_EOS) {
         int seen = 0;

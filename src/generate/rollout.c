@@ -318,7 +318,7 @@ size_t rollout_bytes(const ModelConfig *c, int n_prompts, int n, int slots, int 
     size_t rows = (size_t)max_prompt * (size_t)(S < n_prompts ? S : n_prompts); /* the largest prefill pass */
     if (rows < (size_t)SK) rows = (size_t)SK;
     return kvcache_bytes(c, SK, (int)T) + kvcache_scratch_bytes(c, SK, (int)T, rows, tr_threads()) +
-           kvcache_pack_bytes(c) + ((size_t)S + 1) * (size_t)c->V * sizeof(float);
+           ((size_t)S + 1) * (size_t)c->V * sizeof(float);
 }
 
 int rollout_generate(const Model *m, const Prompt *prompts, int n_prompts, const RolloutConfig *rc,
@@ -353,7 +353,7 @@ int rollout_generate(const Model *m, const Prompt *prompts, int n_prompts, const
         out[i].sample = i % rc->n;
     }
     if ((err = kvcache_create(&st.kv, c, S + (rc->n > 1), (int)T))) return err;
-    if ((err = kvcache_pack(&st.kv, m))) {
+    if (!rc->no_pack && (err = kvcache_pack(&st.kv, m))) {
         kvcache_free(&st.kv);
         return err;
     }

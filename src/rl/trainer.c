@@ -70,6 +70,7 @@ static const ConfField RL_FIELDS[] = {
     FLD("rollout.top_p", CONF_FLOAT, top_p, "1.0", "nucleus sampling (1: off)", "0..1"),
     FLD("rollout.top_k", CONF_INT, top_k, "0", "top-k sampling (0: off)", "0..1000000"),
     FLD("rollout.slots", CONF_INT, slots, "0", "sequences decoded together (0: min(responses, 64)); fewer need a smaller KV cache and decode slower", "0..65536"),
+    FLD("rollout.pack", CONF_BOOL, rollout_pack, "true", "pack the policy's weights once per rollout for the decode products (faster; one more copy of the weights while generating)", NULL),
     FLD("rollout.ignore_eos", CONF_BOOL, ignore_eos, "false", "generate every response to rollout.max_new_tokens (benchmarks)", NULL),
     FLD("sampler.kind", CONF_ENUM, sampler, "uniform", "prompt sampler: shuffled epochs; DAPO dynamic sampling (drop groups whose rewards are all equal, draw again); TACO adaptive difficulty (weights p(1-p) + floor on each prompt's success estimate)", "uniform|dynamic|ads"),
     FLD("sampler.max_gen_batches", CONF_INT, max_gen_batches, "3", "dynamic: most generation rounds per step", "1..1000"),
@@ -429,6 +430,7 @@ static void rollout_setup(const Run *r, RolloutConfig *rc, int n, float temperat
     rc->sampler.top_k = (int)r->c->top_k;
     rc->n = n;
     rc->slots = (int)r->c->slots;
+    rc->no_pack = !r->c->rollout_pack;
     rc->max_new_tokens = (int)r->c->max_new_tokens;
     rc->seed = seed;
     if (r->c->ignore_eos) {
@@ -1667,7 +1669,7 @@ static int setup_tokenizer(Run *r) {
 /* What changes the plan: the config's sizes and which copies exist. */
 typedef struct {
     int64_t micro_batch, slots;
-    int has_ref, has_crit, shared, offline, snap_on;
+    int has_ref, has_crit, shared, offline, snap_on, pack;
 } PlanOpts;
 
 /* The run's memory, term by term: what setup_models, the rollouts and the
@@ -1708,6 +1710,9 @@ static void rl_plan(const Run *r, const ModelConfig *mc, size_t n, int maxp, int
     if (S > nresp) S = nresp;
     memplan_add(p, "KV cache and decoding", gen, "rollout.slots", "%lld slots x %lld positions x %d layers, logits, scratch",
                 (long long)S, (long long)T, mc->L);
+    if (o->pack)
+        memplan_add(p, "packed weights", (double)kvcache_pack_bytes(mc), "rollout.pack",
+                    "a copy of the policy's weights for the decode products");
     /* per response token: ids, log-probs (old, ref, current), advantages,
      * returns, values, masks... about a dozen 4-byte values */
     double nro = (double)nresp * (r->dynamic ? 2 : 1);
@@ -1749,6 +1754,12 @@ static void rl_plan_fit(const Run *r, const ModelConfig *mc, size_t n, int maxp,
         }
     }
     PlanOpts o = *o0;
+    o.pack = 0;
+    if (o0->pack && plan_fits(r, mc, n, maxp, maxe, &o, limit)) {
+        snprintf(out, cap, "rollout.pack=false");
+        return;
+    }
+    o = *o0;
     o.snap_on = r->c->rrs_rollback; /* rrs.rollback needs it; a guard rollback can be a skip */
     if (o0->snap_on && !o.snap_on && plan_fits(r, mc, n, maxp, maxe, &o, limit)) {
         snprintf(out, cap, "guard.nonfinite=skip");
@@ -1756,7 +1767,9 @@ static void rl_plan_fit(const Run *r, const ModelConfig *mc, size_t n, int maxp,
     }
     o = *o0;
     o.micro_batch = o.slots = 1;
-    if (plan_fits(r, mc, n, maxp, maxe, &o, limit)) snprintf(out, cap, "train.micro_batch=1 rollout.slots=1");
+    o.pack = 0;
+    if (plan_fits(r, mc, n, maxp, maxe, &o, limit))
+        snprintf(out, cap, "train.micro_batch=1 rollout.slots=1%s", o0->pack ? " rollout.pack=false" : "");
 }
 
 /* Tokenizes every training prompt (the cache prompt_ids reads), checks
@@ -1801,7 +1814,8 @@ static int plan_memory(Run *r, int *maxp_out) {
         if (len > maxe) maxe = len;
     }
     *maxp_out = maxp;
-    PlanOpts o = {c->micro_batch, c->slots, r->has_ref, r->has_crit, r->shared, r->fdpg && r->fd.offline, r->snap_on};
+    PlanOpts o = {c->micro_batch, c->slots, r->has_ref, r->has_crit, r->shared, r->fdpg && r->fd.offline, r->snap_on,
+                  (int)c->rollout_pack};
     MemPlan p;
     rl_plan(r, &mc, n, maxp, maxe, &o, &p);
     const char *what = "";
@@ -1825,7 +1839,7 @@ static int plan_memory(Run *r, int *maxp_out) {
                                  "%s%s (or max_memory=off to start anyway)",
                       memplan_fmt(total, a, sizeof a), memplan_fmt(limit, b, sizeof b), what, big->name,
                       memplan_fmt(big->bytes, d, sizeof d), big->knob[0] ? ", set by " : "", big->knob,
-                      fit[0] ? fit : "no setting of train.micro_batch, rollout.slots or guard.nonfinite fits: a smaller "
+                      fit[0] ? fit : "no setting of train.micro_batch, rollout.slots, rollout.pack or guard.nonfinite fits: a smaller "
                                      "model or more memory is needed",
                       fit[0] ? " would fit" : "");
     }
@@ -1974,6 +1988,7 @@ static int eval_now(Run *r, cJSON *mj, double *acc) {
     eval_config_init(&ec);
     ec.n = (int)r->c->eval_n;
     ec.slots = (int)r->c->slots;
+    ec.no_pack = !r->c->rollout_pack;
     ec.max_new_tokens = (int)r->c->max_new_tokens;
     ec.sampler.temperature = (float)r->c->eval_temperature;
     ec.seed = (uint64_t)r->c->seed + 1000003;
