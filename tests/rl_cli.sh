@@ -46,17 +46,20 @@ for t in "policy weights" "policy gradients" "policy AdamW moments" "reference m
          "reference activations" "KV cache and decoding" "packed weights" "total "; do
   grep -q "^rl:  $t" "$work/mp.log" && ok || bad "the plan lacks '$t': $(grep '^rl:  ' "$work/mp.log")"
 done
-lim=$("$py" - "$work/mp.log" <<'PY'
+# plan_limit LOG EXPR: EXPR over the plan's terms t["name"] (bytes) of LOG
+plan_limit() {
+  "$py" - "$1" "$2" <<'PY'
 import re, sys
 u = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 t = {}
 for l in open(sys.argv[1]):
     m = re.match(r"rl:  (.+?)\s+([0-9.]+) (B|KiB|MiB|GiB)", l)
     if m: t[m.group(1).strip()] = float(m.group(2)) * u[m.group(3)]
-# halving the micro-batch (16 rows) saves about half of both activation terms
-print(int(t["total"] - 0.2 * (t["policy activations"] + t["reference activations"])))
+print(int(eval(sys.argv[2])))
 PY
-)
+}
+# halving the micro-batch (16 rows) saves about half of both activation terms
+lim=$(plan_limit "$work/mp.log" 't["total"] - 0.2 * (t["policy activations"] + t["reference activations"])')
 expect_fail "train.micro_batch=8 would fit" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" \
   "${common[@]}" max_memory="$lim"
 expect_fail "the largest term is the" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" \
@@ -71,16 +74,7 @@ small=(train.micro_batch=1 rollout.slots=1)
 grep -q "^rl:  packed weights" "$work/np.log" && bad "rollout.pack=false still plans packed weights" || ok
 "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/pk" "${common[@]}" "${small[@]}" train.steps=1 \
   >"$work/pk.log" 2>&1 && ok || bad "micro-batch 1 run: $(tail -3 "$work/pk.log")"
-lim=$("$py" - "$work/pk.log" <<'PY'
-import re, sys
-u = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
-t = {}
-for l in open(sys.argv[1]):
-    m = re.match(r"rl:  (.+?)\s+([0-9.]+) (B|KiB|MiB|GiB)", l)
-    if m: t[m.group(1).strip()] = float(m.group(2)) * u[m.group(3)]
-print(int(t["total"] - 0.5 * t["packed weights"]))
-PY
-)
+lim=$(plan_limit "$work/pk.log" 't["total"] - 0.5 * t["packed weights"]')
 expect_fail "rollout.pack=false would fit" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" \
   "${common[@]}" "${small[@]}" max_memory="$lim"
 
