@@ -712,6 +712,23 @@ static void test_bad_index(void) {
              " \"t2\": \"shard-b.safetensors\"}}");
     expect_fail(P("bi/dupshard.index.json"), "'t1b'", "shard-a.safetensors", "shard-b.safetensors");
 
+    /* shards stay inside the index's folder */
+    put_text(P("bi/dotdot.index.json"), "{\"weight_map\": {\"t1\": \"../sharded/shard-a.safetensors\"}}");
+    expect_fail(P("bi/dotdot.index.json"), "'t1'", "../sharded/shard-a.safetensors", "inside the index's folder");
+    put_text(P("bi/dotdot2.index.json"), "{\"weight_map\": {\"t1\": \"sub/../../x.safetensors\"}}");
+    expect_fail(P("bi/dotdot2.index.json"), "'t1'", "sub/../../x.safetensors", "no '..' component");
+    mkdir(P("bi/sub"), 0755);
+    write_shard(P("bi/sub/shard-s.safetensors"), "s1", "s2", 4.0f, NULL, 0);
+    put_text(P("bi/subdir.index.json"),
+             "{\"weight_map\": {\"s1\": \"sub/shard-s.safetensors\", \"s2\": \"sub/shard-s.safetensors\"}}");
+    {
+        StFile f;
+        int rc = st_open(&f, P("bi/subdir.index.json"));
+        CHECK(rc == 0 && f.n_tensors == 2, "a shard in a subfolder of the index's folder loads: %s", tr_errmsg());
+        if (rc == 0) st_close(&f);
+    }
+    put_text(P("bi/abs.index.json"), "{\"weight_map\": {\"t1\": \"/etc/passwd\"}}");
+    expect_fail(P("bi/abs.index.json"), "'t1'", "/etc/passwd", "no absolute path");
     put_text(P("bi/notjson.index.json"), "{\"weight_map\": {");
     expect_fail(P("bi/notjson.index.json"), "JSON", NULL, NULL);
     put_text(P("bi/nowm.index.json"), "{\"metadata\": {}}");

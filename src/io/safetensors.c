@@ -471,6 +471,20 @@ static int index_meta(Build *b, const char *ip, const cJSON *md) {
     return TR_OK;
 }
 
+/* A shard named by an index stays inside the index's folder: a relative
+ * path with no '..' component (an index from elsewhere must not read
+ * arbitrary files). */
+static int shard_name_ok(const char *n) {
+    if (n[0] == '/' || n[0] == '\\') return 0;
+    for (const char *p = n; *p;) {
+        size_t k = strcspn(p, "/\\");
+        if (k == 2 && p[0] == '.' && p[1] == '.') return 0;
+        p += k;
+        if (*p) p++;
+    }
+    return 1;
+}
+
 static int open_index(Build *b, const char *ip) {
     size_t len = 0;
     int rc = TR_OK;
@@ -513,6 +527,13 @@ static int open_index(Build *b, const char *ip) {
         if (!cJSON_IsString(c) || !c->valuestring || !c->valuestring[0]) {
             rc = tr_err(TR_EFORMAT, "%s: weight_map entry for tensor '%s' is not a shard file name", ip,
                         c->string);
+            goto cleanup;
+        }
+        if (!shard_name_ok(c->valuestring)) {
+            rc = tr_err(TR_EFORMAT,
+                        "%s: weight_map entry for tensor '%s': shard '%s' must name a file inside the index's "
+                        "folder (no absolute path, no '..' component)",
+                        ip, c->string, c->valuestring);
             goto cleanup;
         }
         int si = 0;
