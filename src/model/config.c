@@ -270,7 +270,7 @@ int config_save(const ModelConfig *c, const char *path) {
         cJSON *e = cJSON_AddArrayToObject(j, "eos_token_id");
         for (int i = 0; i < c->n_eos; i++) cJSON_AddItemToArray(e, cJSON_CreateNumber(c->eos_ids[i]));
     }
-    char *txt = cJSON_Print(j);
+    char *txt = tr_json_print(j, 1);
     cJSON_Delete(j);
     if (!txt) return tr_err(TR_ENOMEM, "%s: out of memory", base_name(path));
     size_t n = strlen(txt);

@@ -1265,7 +1265,7 @@ out:
 /* Writes one event line ({"step":K,"event":NAME,...}) to metrics.jsonl and
  * flushes it; takes ev. */
 static int write_event(FILE *mf, cJSON *ev) {
-    char *js = cJSON_PrintUnformatted(ev);
+    char *js = tr_json_print(ev, 0);
     if (js) fprintf(mf, "%s\n", js);
     free(js);
     cJSON_Delete(ev);
@@ -2151,7 +2151,7 @@ static int write_samples(Run *r, FILE *f, const Roll *g) {
         cJSON_AddStringToObject(o, "pattern", g->pat[i] < 0 ? "other" : pattern_name(&r->ps, g->pat[i]));
         cJSON_AddStringToObject(o, "finish", finish_reason_name(g->ro[i].finish));
         cJSON_AddNumberToObject(o, "tokens", g->ro[i].n);
-        char *s = cJSON_PrintUnformatted(o);
+        char *s = tr_json_print(o, 0);
         if (s) fprintf(f, "%s\n", s);
         free(s);
         free(ptxt);
@@ -2307,7 +2307,7 @@ static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, Snap *snap, con
             double eacc = NAN;
             if (r->ev.n > 0 && c->eval_every > 0 && (r->step % c->eval_every == 0 || r->step == c->steps))
                 rc = eval_now(r, mj, &eacc);
-            char *js = rc ? NULL : cJSON_PrintUnformatted(mj);
+            char *js = rc ? NULL : tr_json_print(mj, 0);
             if (js) fprintf(mf, "%s\n", js);
             free(js);
             cJSON_Delete(mj);
@@ -2423,7 +2423,7 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
         double acc;
         add_num(mj, "step", 0);
         rc = eval_now(&r, mj, &acc);
-        char *s = rc ? NULL : cJSON_PrintUnformatted(mj);
+        char *s = rc ? NULL : tr_json_print(mj, 0);
         if (s) fprintf(mf, "%s\n", s);
         free(s);
         cJSON_Delete(mj);

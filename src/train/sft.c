@@ -22,6 +22,11 @@
 #include "thinkrl/tokenizer.h"
 #include "train/run_util.h"
 
+/* One metrics.jsonl field: exact digits (tr_json_print), null when not finite. */
+static void metric(cJSON *o, const char *k, double v) {
+    cJSON_AddItemToObject(o, k, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
+}
+
 #define FLD(k, t, f, d, h, c) {k, t, offsetof(SftConfig, f), d, h, c}
 static const ConfField SFT_FIELDS[] = {
     FLD("model.path", CONF_STR, model_path, "", "HF model directory to start from (empty: a new model from model.preset)", NULL),
@@ -663,12 +668,23 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
             double per = (now - t_start) / (double)(step - start_step);
             char eta[32];
             run_fmt_eta(per * (double)(total - step), eta, sizeof eta);
-            fprintf(mf, "{\"step\":%lld,", (long long)step);
-            if (n_acc) fprintf(mf, "\"loss\":%.6f,", loss_acc / n_acc); /* else every step since the last line was skipped */
-            fprintf(mf, "\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens\":%lld,\"tok_s\":%.1f,\"guard/skips\":%lld", lr, gn_last,
-                    (long long)tokens_seen, tps, (long long)skips);
-            if (do_eval) fprintf(mf, ",\"eval_loss\":%.6f", last_eval);
-            fprintf(mf, "}\n");
+            cJSON *mj = cJSON_CreateObject();
+            metric(mj, "step", (double)step);
+            if (n_acc) metric(mj, "loss", loss_acc / n_acc); /* else every step since the last line was skipped */
+            metric(mj, "lr", lr);
+            metric(mj, "grad_norm", gn_last);
+            metric(mj, "tokens", (double)tokens_seen);
+            metric(mj, "tok_s", tps);
+            metric(mj, "guard/skips", (double)skips);
+            if (do_eval) metric(mj, "eval_loss", last_eval);
+            char *js = tr_json_print(mj, 0);
+            cJSON_Delete(mj);
+            if (!js) {
+                rc = tr_err(TR_ENOMEM, "sft: out of memory writing metrics");
+                goto cleanup;
+            }
+            fprintf(mf, "%s\n", js);
+            free(js);
             fflush(mf);
             if (log) {
                 fprintf(log, "%sstep %lld/%lld | loss %.4f", tty ? "\r\033[K" : "", (long long)step, (long long)total,
