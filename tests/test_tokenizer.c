@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -392,6 +393,48 @@ static void test_bad_files(void) {
     CHECK(rc == TR_EIO && strstr(tr_errmsg(), "/nonexistent"), "missing file: %s", tr_errmsg());
 }
 
+/* ---- chat_template.jinja next to the tokenizer ------------------------------------------- */
+
+static void put_bytes(const char *path, const char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    TR_ASSERT(f && fwrite(b, 1, n, f) == n && fclose(f) == 0);
+}
+
+static void test_template_file(const char *dir) {
+    char sub[300], p[400];
+    snprintf(sub, sizeof sub, "%s/tmpl", dir);
+    mkdir(sub, 0755);
+    TR_ASSERT(tok_write_byte_level(sub, NULL, 0) == 0);
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", sub);
+    put_bytes(p, "{}", 2); /* no template here: the .jinja file supplies it */
+    snprintf(p, sizeof p, "%s/chat_template.jinja", sub);
+    static const char good[] = "{{ messages[0].content }}\xE2\x82\xAC";
+    put_bytes(p, good, sizeof good - 1);
+    Tokenizer tok;
+    CHECK(tok_load(&tok, sub) == 0 && tok.chat_template && !strcmp(tok.chat_template, good),
+          "chat_template.jinja read as it is: %s", tr_errmsg());
+    tok_free(&tok);
+    /* invalid bytes become U+FFFD, as in the JSON files */
+    put_bytes(p, "a\xff{{ x }}\xE2\x82", 11);
+    CHECK(tok_load(&tok, sub) == 0 && tok.chat_template &&
+              !strcmp(tok.chat_template, "a\xEF\xBF\xBD{{ x }}\xEF\xBF\xBD"),
+          "chat_template.jinja made valid UTF-8: %s", tr_errmsg());
+    tok_free(&tok);
+    /* a NUL byte would cut the template short: refused, naming file and offset */
+    put_bytes(p, "{{ a }}\0{{ b }}", 15);
+    int rc = tok_load(&tok, sub);
+    CHECK(rc != 0 && strstr(tr_errmsg(), "chat_template.jinja") && strstr(tr_errmsg(), "offset 7"),
+          "NUL in chat_template.jinja: rc %d, %s", rc, tr_errmsg());
+    CHECK(tok.impl == NULL, "failed load leaves the tokenizer empty");
+    tok_free(&tok);
+    static const char *const files[] = {"chat_template.jinja", "tokenizer.json", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", sub, files[i]);
+        unlink(p);
+    }
+    rmdir(sub);
+}
+
 /* ---- Jinja (answers worked out from the template semantics) ------------------------------- */
 
 static void jinja_case(const char *tmpl, const char *vars, const char *want) {
@@ -450,6 +493,7 @@ int main(void) {
     test_utf8_rule(dir);
     test_bpe_rules();
     test_bad_files();
+    test_template_file(dir);
     test_jinja();
     char path[256];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);

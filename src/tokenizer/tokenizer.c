@@ -967,10 +967,24 @@ int tok_load_ex(Tokenizer *tok, const char *path, int force_pcre) {
         size_t dl = slash ? (size_t)(slash - jp.p) : 0;
         if (!(slash ? sb_printf(&tp, "%.*s/chat_template.jinja", (int)dl, jp.p) : sb_puts(&tp, "chat_template.jinja")) &&
             stat(tp.p, &st) == 0) {
-            char *t = tr_read_file(tp.p, NULL);
+            size_t tl = 0;
+            char *t = tr_read_file(tp.p, &tl);
+            if (t && memchr(t, 0, tl)) { /* a C string would end there: the template would be cut short */
+                rc = tr_err(TR_EFORMAT, "%s: NUL byte at offset %zu; a chat template is text", tp.p,
+                            (size_t)((char *)memchr(t, 0, tl) - t));
+                free(t);
+                t = NULL;
+            } else if (t && !uni_is_valid((const uint8_t *)t, tl)) { /* as for the JSON files: U+FFFD */
+                size_t n;
+                char *u = (char *)uni_sanitize((const uint8_t *)t, tl, &n);
+                free(t);
+                t = u;
+                if (!t) rc = tr_err(TR_ENOMEM, "%s: out of memory", tp.p);
+            } else if (!t) {
+                rc = TR_EIO;
+            }
             if (!t) {
                 tok_free(tok);
-                rc = TR_EIO;
             } else {
                 tok->impl->chat_template = t;
                 tok->chat_template = t;
