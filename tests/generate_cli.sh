@@ -42,6 +42,20 @@ pyj '[(d["prompt"],d["sample"]) for d in L]==[(0,0),(0,1),(0,2),(0,3)] and all(l
 "$py" -c 'import json,sys; a,b,c=[[json.loads(l)["ids"] for l in open(f)] for f in sys.argv[1:]]; sys.exit(0 if a==b and a!=c else 1)' \
   "$work/s1.json" "$work/s2.json" "$work/s3.json" && ok || bad "seeds: same seed must repeat across threads/slots, another must differ"
 
+# --no-pack (decode from the weights as loaded): the same samples, log-probs within the parity tolerance
+# (8 sequences at once: the default run decodes them with the packed weights)
+"$bin" generate --model "$m" --prompt "The answer is" --n 8 --max-new-tokens 10 --seed 3 --json >"$work/p1.json" \
+  && "$bin" generate --model "$m" --prompt "The answer is" --n 8 --max-new-tokens 10 --seed 3 --json --no-pack >"$work/p2.json" \
+  && ok || bad "--no-pack runs"
+"$py" - "$work/p1.json" "$work/p2.json" <<'EOF' && ok || bad "--no-pack: other samples or log-probs"
+import json, sys
+a, b = [[json.loads(l) for l in open(f)] for f in sys.argv[1:]]
+d = max(abs(x - y) / (1e-5 + 1e-5 * abs(y)) for p, q in zip(a, b) for x, y in zip(p["logprobs"], q["logprobs"]))
+print("generate_cli: --no-pack vs packed log-probs: worst |diff|/(1e-5+1e-5|ref|) = %.3g" % d)
+sys.exit(0 if len(a) == len(b) == 8 and [p["ids"] for p in a] == [q["ids"] for q in b] and d <= 1 else 1)
+EOF
+grep -q -- "--no-pack" "$work/help" && ok || bad "--no-pack in --help"
+
 # eos: an id the greedy run produced (not the first) ends the sample there
 eos=$("$py" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); i=d["ids"]; k=next(j for j in range(1,len(i)) if i[j] not in i[:j]); print(i[k], k+1)' "$work/g.json")
 set -- $eos

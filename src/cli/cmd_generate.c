@@ -56,6 +56,8 @@ static void generate_usage(FILE *f) {
             "                       model directory's, if any)\n"
             "  --slots N            sequences decoded together (default min(total, 64))\n"
             "  --threads N          threads (default: all cores / OMP_NUM_THREADS)\n"
+            "  --no-pack            decode from the weights as loaded, without the packed copy\n"
+            "                       (one model size less memory, decoding ~20%% slower)\n"
             "  --json               one JSON object per sample, in order: prompt, sample,\n"
             "                       prompt_ids, ids, logprobs (policy: temperature 1, full\n"
             "                       vocabulary), sample_logprobs (the distribution sampled),\n"
@@ -345,7 +347,7 @@ int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *prompts_file = NULL, *prompt_ids = NULL, *tokpath = NULL;
     const char *eos_list = NULL;
     const char *stops[GEN_MAX_STOPS];
-    int n_stops = 0, chat = 0, json = 0, ignore_eos = 0, max_new_set = 0;
+    int n_stops = 0, chat = 0, json = 0, ignore_eos = 0, max_new_set = 0, no_pack = 0;
     long long n = 1, max_new = 256, top_k = 0, seed = 0, slots = 0, threads = 0;
     double temperature = 1.0, top_p = 1.0, min_p = 0.0;
     for (int i = 1; i < argc; i++) {
@@ -364,6 +366,10 @@ int cmd_generate(int argc, char **argv) {
         }
         if (!strcmp(a, "--ignore-eos")) {
             ignore_eos = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-pack")) {
+            no_pack = 1;
             continue;
         }
         if (!v) return cli_fail("generate", "flag %s needs a value (or is unknown; see --help)", a);
@@ -546,6 +552,7 @@ int cmd_generate(int argc, char **argv) {
     rcfg.max_new_tokens = (int)max_new;
     rcfg.seed = (uint64_t)seed;
     rcfg.slots = (int)slots;
+    rcfg.no_pack = no_pack;
     if (eos_list) {
         TokIds e = {0};
         const char *err = parse_id_list(eos_list, &e);
@@ -622,7 +629,7 @@ int cmd_generate(int argc, char **argv) {
      * cannot fit in the memory available, with a --slots that does */
     int maxp = 0;
     for (int i = 0; i < np; i++) maxp = pr[i].len > maxp ? pr[i].len : maxp;
-    double pack = (double)kvcache_pack_bytes(c);
+    double pack = no_pack ? 0.0 : (double)kvcache_pack_bytes(c);
     double need = (double)rollout_bytes(c, np, (int)n, (int)slots, maxp, (int)max_new) + pack, avail = memplan_available();
     if (avail > 0 && need > avail) {
         long long fit = 0, s0 = slots ? slots : ROLLOUT_DEFAULT_SLOTS;
@@ -631,9 +638,10 @@ int cmd_generate(int argc, char **argv) {
             if ((double)rollout_bytes(c, np, (int)n, (int)v, maxp, (int)max_new) + pack <= avail) fit = v;
         char a[32], b[32], hint[64] = "a shorter --max-new-tokens";
         if (fit) snprintf(hint, sizeof hint, "--slots %lld", fit);
-        rc = cli_fail("generate", "the KV cache, decoding buffers and packed weights need %s for %lld sequences decoded together of up to "
+        else if (pack > 0 && need - pack <= avail) snprintf(hint, sizeof hint, "--no-pack");
+        rc = cli_fail("generate", "the KV cache, decoding buffers%s need %s for %lld sequences decoded together of up to "
                                   "%lld tokens, more than the %s available; %s would fit",
-                      memplan_fmt(need, a, sizeof a), s0, (long long)maxp + max_new, memplan_fmt(avail, b, sizeof b), hint);
+                      pack > 0 ? " and packed weights" : "", memplan_fmt(need, a, sizeof a), s0, (long long)maxp + max_new, memplan_fmt(avail, b, sizeof b), hint);
         goto cleanup;
     }
 
