@@ -15,12 +15,16 @@
 
 #define N 16
 
+/* a, written from a state, and b, written after loading a: the same JSON.
+ * Frees both. */
 static void same_json(cJSON *a, cJSON *b, const char *what) {
     char *sa = cJSON_PrintUnformatted(a), *sb = cJSON_PrintUnformatted(b);
     FUZZ_CHECK(sa && sb && !strcmp(sa, sb), "%s changed through write + load:\n%s\n%s", what, sa ? sa : "",
                sb ? sb : "");
     free(sa);
     free(sb);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
 }
 
 static void spike(const char *watch, const char *state) {
@@ -41,10 +45,7 @@ static void spike(const char *watch, const char *state) {
         SpikeDet t;
         FUZZ_CHECK(spike_init(&t, watch, 5, 8, 2) == TR_OK, "spike_init again");
         FUZZ_CHECK(spike_from_json(&t, w) == TR_OK, "spike state written does not load: %s", tr_errmsg());
-        cJSON *w2 = spike_to_json(&t);
-        same_json(w, w2, "spike state");
-        cJSON_Delete(w);
-        cJSON_Delete(w2);
+        same_json(w, spike_to_json(&t), "spike state");
     }
     cJSON_Delete(j);
 }
@@ -76,10 +77,7 @@ static void ads(const char *state) {
         Ads b;
         if (ads_init(&b, N, &c) != TR_OK) abort();
         FUZZ_CHECK(ads_from_json(&b, w) == TR_OK, "ads state written does not load: %s", tr_errmsg());
-        cJSON *w2 = ads_to_json(&b);
-        same_json(w, w2, "ads state");
-        cJSON_Delete(w);
-        cJSON_Delete(w2);
+        same_json(w, ads_to_json(&b), "ads state");
         ads_free(&b);
     }
     cJSON_Delete(j);
@@ -104,10 +102,7 @@ static void queue(const char *state) {
         RrsQueue b;
         rrs_queue_init(&b, 10, 3);
         FUZZ_CHECK(rrs_queue_from_json(&b, w, N) == TR_OK, "queue written does not load: %s", tr_errmsg());
-        cJSON *w2 = rrs_queue_to_json(&b);
-        same_json(w, w2, "rrs queue");
-        cJSON_Delete(w);
-        cJSON_Delete(w2);
+        same_json(w, rrs_queue_to_json(&b), "rrs queue");
         rrs_queue_free(&b);
     }
     cJSON_Delete(j);
