@@ -1979,10 +1979,6 @@ static int setup_taco(Run *r) {
 
 /* ---- metrics ---- */
 
-static void add_num(cJSON *o, const char *k, double v) {
-    cJSON_AddItemToObject(o, k, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
-}
-
 static int eval_now(Run *r, cJSON *mj, double *acc) {
     EvalConfig ec;
     eval_config_init(&ec);
@@ -1997,12 +1993,12 @@ static int eval_now(Run *r, cJSON *mj, double *acc) {
     int rc = eval_run(&r->pol, &r->tok, &r->ev, &ec, &er);
     if (rc) return tr_err_ctx(rc, "eval");
     *acc = er.sum.acc;
-    add_num(mj, "eval/acc", er.sum.acc);
-    add_num(mj, "eval/format_rate", er.sum.format_rate);
+    run_add_num(mj, "eval/acc", er.sum.acc);
+    run_add_num(mj, "eval/format_rate", er.sum.format_rate);
     for (int i = 0; i < er.sum.n_k; i++) {
         char k[32];
         snprintf(k, sizeof k, "eval/pass@%d", er.sum.k[i]);
-        if (er.sum.k[i] > 1) add_num(mj, k, er.sum.pass_at[i]);
+        if (er.sum.k[i] > 1) run_add_num(mj, k, er.sum.pass_at[i]);
     }
     eval_result_free(&er);
     return TR_OK;
@@ -2012,125 +2008,125 @@ static void step_metrics(Run *r, cJSON *mj, const GenStats *gs, const UpdStats *
                          const GroupFlags *gf, double kl, double lr, double ref_s, double step_s) {
     const RlConfig *c = r->c;
     double n = gs->n > 0 ? (double)gs->n : 1;
-    add_num(mj, "step", (double)r->step);
+    run_add_num(mj, "step", (double)r->step);
     double mean = gs->reward / n;
-    add_num(mj, "reward/mean", mean);
+    run_add_num(mj, "reward/mean", mean);
     double var = gs->reward2 / n - mean * mean; /* below rounding noise: all rewards equal */
-    add_num(mj, "reward/std", var > 1e-12 * (1 + mean * mean) ? sqrt(var) : 0);
+    run_add_num(mj, "reward/std", var > 1e-12 * (1 + mean * mean) ? sqrt(var) : 0);
     for (int j = 0; j < r->rs.n; j++) {
         char k[96];
         snprintf(k, sizeof k, "reward/%s", reward_set_name(&r->rs, j));
-        add_num(mj, k, gs->rterm[j] / n);
+        run_add_num(mj, k, gs->rterm[j] / n);
     }
-    add_num(mj, "acc", gs->correct / n);
-    add_num(mj, "format_rate", gs->fmt / n);
-    add_num(mj, "taco/consistency_rate", gs->cons / n);
-    if (r->has_ref) add_num(mj, "kl", kl);
-    add_num(mj, "entropy", us->ent_tokens > 0 ? us->entropy / us->ent_tokens : NAN);
+    run_add_num(mj, "acc", gs->correct / n);
+    run_add_num(mj, "format_rate", gs->fmt / n);
+    run_add_num(mj, "taco/consistency_rate", gs->cons / n);
+    if (r->has_ref) run_add_num(mj, "kl", kl);
+    run_add_num(mj, "entropy", us->ent_tokens > 0 ? us->entropy / us->ent_tokens : NAN);
     double tk = us->tokens > 0 ? (double)us->tokens : 1;
-    add_num(mj, "loss/policy", us->updates ? us->pg_loss / us->updates : 0);
-    add_num(mj, "loss/total", us->updates ? us->loss / us->updates : 0);
-    add_num(mj, "clip_frac", us->clip_frac / tk);
-    add_num(mj, "clip_frac/high", us->clip_high / tk);
-    add_num(mj, "clip_frac/low", us->clip_low / tk);
-    if (c->dual_clip > 0) add_num(mj, "clip_frac/dual", us->dual_frac / tk);
-    add_num(mj, "ratio/mean", us->tokens ? us->ratio_mean / tk : 1);
-    add_num(mj, "ratio/max", us->tokens ? us->ratio_max : 1);
-    add_num(mj, "logratio/abs_mean", us->logratio / tk);
+    run_add_num(mj, "loss/policy", us->updates ? us->pg_loss / us->updates : 0);
+    run_add_num(mj, "loss/total", us->updates ? us->loss / us->updates : 0);
+    run_add_num(mj, "clip_frac", us->clip_frac / tk);
+    run_add_num(mj, "clip_frac/high", us->clip_high / tk);
+    run_add_num(mj, "clip_frac/low", us->clip_low / tk);
+    if (c->dual_clip > 0) run_add_num(mj, "clip_frac/dual", us->dual_frac / tk);
+    run_add_num(mj, "ratio/mean", us->tokens ? us->ratio_mean / tk : 1);
+    run_add_num(mj, "ratio/max", us->tokens ? us->ratio_max : 1);
+    run_add_num(mj, "logratio/abs_mean", us->logratio / tk);
     RlTokStats as;
     rl_tok_stats(&pk->b, pk->adv, &as);
-    add_num(mj, "adv/mean", as.mean);
-    add_num(mj, "adv/std", as.std);
-    add_num(mj, "grad_norm", us->updates ? us->gnorm / us->updates : 0);
-    add_num(mj, "lr", lr);
+    run_add_num(mj, "adv/mean", as.mean);
+    run_add_num(mj, "adv/std", as.std);
+    run_add_num(mj, "grad_norm", us->updates ? us->gnorm / us->updates : 0);
+    run_add_num(mj, "lr", lr);
     if (r->has_crit) {
         double vt = us->vtokens > 0 ? (double)us->vtokens : 1;
-        add_num(mj, "loss/value", us->updates ? us->vloss / us->updates : 0);
-        add_num(mj, "critic/clip_frac", us->vclip / vt);
-        add_num(mj, "critic/explained_var", us->explained_var / vt);
-        add_num(mj, "critic/v_mean", us->v_mean / vt);
-        add_num(mj, "critic/ret_mean", us->ret_mean / vt);
-        if (!r->shared) add_num(mj, "critic/grad_norm", us->updates ? us->cgnorm / us->updates : 0);
+        run_add_num(mj, "loss/value", us->updates ? us->vloss / us->updates : 0);
+        run_add_num(mj, "critic/clip_frac", us->vclip / vt);
+        run_add_num(mj, "critic/explained_var", us->explained_var / vt);
+        run_add_num(mj, "critic/v_mean", us->v_mean / vt);
+        run_add_num(mj, "critic/ret_mean", us->ret_mean / vt);
+        if (!r->shared) run_add_num(mj, "critic/grad_norm", us->updates ? us->cgnorm / us->updates : 0);
     }
-    add_num(mj, "len/mean", gs->tokens / n);
-    add_num(mj, "len/max", (double)gs->len_max);
-    add_num(mj, "len/trunc_frac", gs->trunc / n);
+    run_add_num(mj, "len/mean", gs->tokens / n);
+    run_add_num(mj, "len/max", (double)gs->len_max);
+    run_add_num(mj, "len/trunc_frac", gs->trunc / n);
     for (int p = 0; p <= r->ps.n; p++) {
         int slot = p == r->ps.n ? PATTERN_MAX : p;
         char k[160];
         const char *name = p == r->ps.n ? "other" : pattern_name(&r->ps, p);
         snprintf(k, sizeof k, "pattern/%s/freq", name);
-        add_num(mj, k, gs->pat_n[slot] / n);
+        run_add_num(mj, k, gs->pat_n[slot] / n);
         snprintf(k, sizeof k, "pattern/%s/acc", name);
-        add_num(mj, k, gs->pat_n[slot] ? (double)gs->pat_ok[slot] / gs->pat_n[slot] : NAN);
+        run_add_num(mj, k, gs->pat_n[slot] ? (double)gs->pat_ok[slot] / gs->pat_n[slot] : NAN);
     }
     if (r->dynamic) {
-        add_num(mj, "sampler/kept_frac", gs->groups ? (double)gs->groups_kept / gs->groups : 0);
-        add_num(mj, "sampler/gen_rounds", (double)gs->gen_rounds);
+        run_add_num(mj, "sampler/kept_frac", gs->groups ? (double)gs->groups_kept / gs->groups : 0);
+        run_add_num(mj, "sampler/gen_rounds", (double)gs->gen_rounds);
     }
     if (r->use_ads) {
         const Ads *a = &r->ads;
-        add_num(mj, "ads/parked", (double)a->n_parked);
-        add_num(mj, "ads/visited", (double)a->n_visited);
-        add_num(mj, "ads/p_mean", ads_mean(a));
-        add_num(mj, "ads/retests", (double)a->retests);
-        add_num(mj, "ads/unparks", (double)a->unparks);
+        run_add_num(mj, "ads/parked", (double)a->n_parked);
+        run_add_num(mj, "ads/visited", (double)a->n_visited);
+        run_add_num(mj, "ads/p_mean", ads_mean(a));
+        run_add_num(mj, "ads/retests", (double)a->retests);
+        run_add_num(mj, "ads/unparks", (double)a->unparks);
         int64_t h[10];
         ads_hist(a, 10, h);
         cJSON *ha = cJSON_AddArrayToObject(mj, "ads/hist");
         for (int b = 0; b < 10; b++) cJSON_AddItemToArray(ha, cJSON_CreateNumber((double)h[b]));
     }
-    add_num(mj, "guard/skips", (double)r->skips);
+    run_add_num(mj, "guard/skips", (double)r->skips);
     if (r->use_queue) {
-        add_num(mj, "rrs/deferred", (double)r->rq.deferred);
-        add_num(mj, "rrs/reintroduced", (double)r->rq.reintroduced);
-        add_num(mj, "rrs/dropped", (double)r->rq.dropped);
-        add_num(mj, "rrs/queue", (double)r->rq.n);
-        if (r->snap_on) add_num(mj, "rrs/rollbacks", (double)r->rollbacks);
+        run_add_num(mj, "rrs/deferred", (double)r->rq.deferred);
+        run_add_num(mj, "rrs/reintroduced", (double)r->rq.reintroduced);
+        run_add_num(mj, "rrs/dropped", (double)r->rq.dropped);
+        run_add_num(mj, "rrs/queue", (double)r->rq.n);
+        if (r->snap_on) run_add_num(mj, "rrs/rollbacks", (double)r->rollbacks);
         if (r->c->rrs_groups) {
             int64_t nd = 0;
             for (int w = 0; w < WHY_COUNT; w++) nd += gf->n[w];
-            add_num(mj, "rrs/deferred_frac", gf->groups ? (double)nd / (double)gf->groups : 0);
+            run_add_num(mj, "rrs/deferred_frac", gf->groups ? (double)nd / (double)gf->groups : 0);
             for (int w = 0; w < WHY_COUNT; w++) {
                 char k[48];
                 snprintf(k, sizeof k, "rrs/why/%s", WHY_NAME[w]);
-                add_num(mj, k, (double)gf->n[w]);
+                run_add_num(mj, k, (double)gf->n[w]);
             }
         }
     }
     if (r->fdpg) {
         const FdpgRun *f = &r->fd;
         const FdpgStats *fs = &r->fst;
-        add_num(mj, "fdpg/kl_p_pi", fs->kl_p_pi);
-        if (f->offline) add_num(mj, "fdpg/kl_p_q", fs->kl_p_q);
-        add_num(mj, "fdpg/tv_p_pi", fs->tv_p_pi);
-        add_num(mj, "fdpg/kl_pi_a", fs->kl_pi_a);
-        if (f->target == FDPG_POINTWISE) add_num(mj, "fdpg/b_rate", r->fd_val_mean[0]);
-        if (f->target == FDPG_TILT) add_num(mj, "fdpg/reward", r->fd_val_mean[0]);
+        run_add_num(mj, "fdpg/kl_p_pi", fs->kl_p_pi);
+        if (f->offline) run_add_num(mj, "fdpg/kl_p_q", fs->kl_p_q);
+        run_add_num(mj, "fdpg/tv_p_pi", fs->tv_p_pi);
+        run_add_num(mj, "fdpg/kl_pi_a", fs->kl_pi_a);
+        if (f->target == FDPG_POINTWISE) run_add_num(mj, "fdpg/b_rate", r->fd_val_mean[0]);
+        if (f->target == FDPG_TILT) run_add_num(mj, "fdpg/reward", r->fd_val_mean[0]);
         for (int j = 0; f->target == FDPG_DISTRIBUTIONAL && j < f->k; j++) {
             char k[96];
             snprintf(k, sizeof k, "fdpg/moment/%s", reward_set_name(&f->feat, j));
-            add_num(mj, k, r->fd_val_mean[j]);
+            run_add_num(mj, k, r->fd_val_mean[j]);
         }
-        add_num(mj, "fdpg/distinct_1", r->fd_distinct[0]);
-        add_num(mj, "fdpg/distinct_2", r->fd_distinct[1]);
-        add_num(mj, "fdpg/distinct_3", r->fd_distinct[2]);
-        add_num(mj, "fdpg/unique", r->fd_unique);
-        add_num(mj, "fdpg/log_z", r->fd_log_z);
-        add_num(mj, "fdpg/pseudo_reward", fs->r_mean);
-        add_num(mj, "fdpg/baseline", r->fd_baseline);
-        add_num(mj, "fdpg/ess", fs->ess);
-        add_num(mj, "fdpg/support", fs->support);
-        if (f->offline) add_num(mj, "fdpg/q_updates", (double)f->q_updates);
+        run_add_num(mj, "fdpg/distinct_1", r->fd_distinct[0]);
+        run_add_num(mj, "fdpg/distinct_2", r->fd_distinct[1]);
+        run_add_num(mj, "fdpg/distinct_3", r->fd_distinct[2]);
+        run_add_num(mj, "fdpg/unique", r->fd_unique);
+        run_add_num(mj, "fdpg/log_z", r->fd_log_z);
+        run_add_num(mj, "fdpg/pseudo_reward", fs->r_mean);
+        run_add_num(mj, "fdpg/baseline", r->fd_baseline);
+        run_add_num(mj, "fdpg/ess", fs->ess);
+        run_add_num(mj, "fdpg/support", fs->support);
+        if (f->offline) run_add_num(mj, "fdpg/q_updates", (double)f->q_updates);
     }
-    add_num(mj, "train/responses", pk->b.N);
-    add_num(mj, "perf/rollout_tok_s", gs->gen_s > 0 ? gs->tokens / gs->gen_s : 0);
-    add_num(mj, "perf/train_tok_s", us->update_s > 0 ? (double)pk->b.n_tok * c->ppo_epochs / us->update_s : 0);
-    add_num(mj, "perf/gen_s", gs->gen_s);
-    add_num(mj, "perf/score_s", gs->score_s);
-    add_num(mj, "perf/ref_s", ref_s);
-    add_num(mj, "perf/update_s", us->update_s);
-    add_num(mj, "perf/step_s", step_s);
+    run_add_num(mj, "train/responses", pk->b.N);
+    run_add_num(mj, "perf/rollout_tok_s", gs->gen_s > 0 ? gs->tokens / gs->gen_s : 0);
+    run_add_num(mj, "perf/train_tok_s", us->update_s > 0 ? (double)pk->b.n_tok * c->ppo_epochs / us->update_s : 0);
+    run_add_num(mj, "perf/gen_s", gs->gen_s);
+    run_add_num(mj, "perf/score_s", gs->score_s);
+    run_add_num(mj, "perf/ref_s", ref_s);
+    run_add_num(mj, "perf/update_s", us->update_s);
+    run_add_num(mj, "perf/step_s", step_s);
 }
 
 static int write_samples(Run *r, FILE *f, const Roll *g) {
@@ -2421,7 +2417,7 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
     if (!resume && c->eval_every > 0 && r.ev.n > 0) { /* the starting point of the eval curve */
         cJSON *mj = cJSON_CreateObject();
         double acc;
-        add_num(mj, "step", 0);
+        run_add_num(mj, "step", 0);
         rc = eval_now(&r, mj, &acc);
         char *s = rc ? NULL : tr_json_print(mj, 0);
         if (s) fprintf(mf, "%s\n", s);

@@ -969,9 +969,9 @@ int tok_load_ex(Tokenizer *tok, const char *path, int force_pcre) {
             stat(tp.p, &st) == 0) {
             size_t tl = 0;
             char *t = tr_read_file(tp.p, &tl);
-            if (t && memchr(t, 0, tl)) { /* a C string would end there: the template would be cut short */
-                rc = tr_err(TR_EFORMAT, "%s: NUL byte at offset %zu; a chat template is text", tp.p,
-                            (size_t)((char *)memchr(t, 0, tl) - t));
+            const char *nul = t ? memchr(t, 0, tl) : NULL;
+            if (nul) { /* a C string would end there: the template would be cut short */
+                rc = tr_err(TR_EFORMAT, "%s: NUL byte at offset %zu; a chat template is text", tp.p, (size_t)(nul - t));
                 free(t);
                 t = NULL;
             } else if (t && !uni_is_valid((const uint8_t *)t, tl)) { /* as for the JSON files: U+FFFD */

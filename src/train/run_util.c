@@ -1,6 +1,6 @@
 /* Pieces every training loop (SFT, RL) shares: option splitting, the
  * progress line's ETA, metrics.jsonl truncation on resume, the final model
- * directory and the weight-decay mask. */
+ * directory, the weight-decay mask and metrics numbers. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -114,3 +114,6 @@ void run_decay_mask(const Model *m, uint8_t *mask) {
     }
 }
 
+void run_add_num(cJSON *o, const char *k, double v) {
+    cJSON_AddItemToObject(o, k, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
+}

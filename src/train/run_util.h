@@ -24,5 +24,9 @@ int run_save_final(const Model *m, const char *run_dir, const char *tok_dir);
 /* 1 for the parameters AdamW decays (matrices; not norms, biases or a tied
  * head's second view). mask holds m->n_params bytes. */
 void run_decay_mask(const Model *m, uint8_t *mask);
+/* Adds a metrics.jsonl number to o: null when v is not finite (JSON has no
+ * NaN); print the object with tr_json_print for exact digits. */
+struct cJSON;
+void run_add_num(struct cJSON *o, const char *k, double v);
 
 #endif

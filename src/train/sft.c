@@ -22,11 +22,6 @@
 #include "thinkrl/tokenizer.h"
 #include "train/run_util.h"
 
-/* One metrics.jsonl field: exact digits (tr_json_print), null when not finite. */
-static void metric(cJSON *o, const char *k, double v) {
-    cJSON_AddItemToObject(o, k, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
-}
-
 #define FLD(k, t, f, d, h, c) {k, t, offsetof(SftConfig, f), d, h, c}
 static const ConfField SFT_FIELDS[] = {
     FLD("model.path", CONF_STR, model_path, "", "HF model directory to start from (empty: a new model from model.preset)", NULL),
@@ -669,14 +664,14 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
             char eta[32];
             run_fmt_eta(per * (double)(total - step), eta, sizeof eta);
             cJSON *mj = cJSON_CreateObject();
-            metric(mj, "step", (double)step);
-            if (n_acc) metric(mj, "loss", loss_acc / n_acc); /* else every step since the last line was skipped */
-            metric(mj, "lr", lr);
-            metric(mj, "grad_norm", gn_last);
-            metric(mj, "tokens", (double)tokens_seen);
-            metric(mj, "tok_s", tps);
-            metric(mj, "guard/skips", (double)skips);
-            if (do_eval) metric(mj, "eval_loss", last_eval);
+            run_add_num(mj, "step", (double)step);
+            if (n_acc) run_add_num(mj, "loss", loss_acc / n_acc); /* else every step since the last line was skipped */
+            run_add_num(mj, "lr", lr);
+            run_add_num(mj, "grad_norm", gn_last);
+            run_add_num(mj, "tokens", (double)tokens_seen);
+            run_add_num(mj, "tok_s", tps);
+            run_add_num(mj, "guard/skips", (double)skips);
+            if (do_eval) run_add_num(mj, "eval_loss", last_eval);
             char *js = tr_json_print(mj, 0);
             cJSON_Delete(mj);
             if (!js) {
