@@ -22,6 +22,7 @@
 
 #include "thinkrl/task.h"
 #include "thinkrl/verify.h"
+#include "reward/split_cmd.h"
 
 extern char **environ;
 
@@ -985,16 +986,14 @@ typedef struct {
     int n_starts;
 } Exec;
 
-static void free_argv(char **argv) {
+void reward_argv_free(char **argv) {
     if (!argv) return;
     for (char **p = argv; *p; p++) free(*p);
     free(argv);
 }
 
-/* Splits a command line like a shell does words: whitespace separates,
- * '...' is literal, "..." allows \" and \\, a backslash outside quotes
- * escapes the next character. No expansion, no shell is started. */
-static int split_cmd(const char *s, char ***out) {
+/* See split_cmd.h. No expansion, no shell is started. */
+int reward_split_cmd(const char *s, char ***out) {
     size_t n = strlen(s);
     char **argv = calloc(n / 2 + 2, sizeof *argv);
     char *word = malloc(n + 1);
@@ -1037,11 +1036,11 @@ static int split_cmd(const char *s, char ***out) {
     return TR_OK;
 unbalanced:
     free(word);
-    free_argv(argv);
+    reward_argv_free(argv);
     return tr_err(TR_EINVAL, "reward 'exec': option 'cmd': unbalanced quote in '%s'", s);
 oom:
     free(word);
-    free_argv(argv);
+    reward_argv_free(argv);
     return tr_err(TR_ENOMEM, "out of memory");
 }
 
@@ -1253,7 +1252,7 @@ static int exec_init(RewardTerm *t) {
     const char *cmd = reward_opt(t, "cmd");
     e->cmd = strdup(cmd ? cmd : "");
     if (!e->cmd) return tr_err(TR_ENOMEM, "out of memory");
-    if ((rc = split_cmd(e->cmd, &e->argv))) return rc;
+    if ((rc = reward_split_cmd(e->cmd, &e->argv))) return rc;
     size_t len = 1;
     for (char **a = e->argv; *a; a++) len += strlen(*a) + 1;
     e->name = malloc(len);
@@ -1272,7 +1271,7 @@ static void exec_free(RewardTerm *t) {
     exec_stop(e);
     free(e->cmd);
     free(e->name);
-    free_argv(e->argv);
+    reward_argv_free(e->argv);
     free(e->in);
     free(e);
     t->state = NULL;
