@@ -7,6 +7,7 @@
 
 #include "thinkrl/core.h"
 #include "thinkrl/generate.h"
+#include "kernels/vmath.h"
 
 int sampler_check(const SamplerConfig *sc) {
     if (!(isfinite(sc->temperature) && sc->temperature >= 0.0f))
@@ -130,7 +131,8 @@ int32_t sampler_sample(const SamplerConfig *sc, const float *z, int V, Rng *rng,
     float *w = wk->w;
     int32_t *idx = wk->idx;
     /* unnormalised probabilities exp((z - max) / T); the best token has 1 */
-    for (int i = 0; i < V; i++) w[i] = expf((z[i] - mx) * invT);
+#pragma omp simd
+    for (int i = 0; i < V; i++) w[i] = vexpf((z[i] - mx) * invT);
     int n = V;
     for (int i = 0; i < V; i++) idx[i] = i;
     if (sc->top_k > 0 && sc->top_k < n) {
