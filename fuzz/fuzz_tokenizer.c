@@ -23,6 +23,9 @@ static const char *const TEXTS[] = {
 
 static void exercise_ids(const Tokenizer *tok, const TokIds *ids) {
     int plain_bl = tok->impl->ndec == 1 && tok->impl->dec[0].type == DC_BYTELEVEL;
+    /* the stream's equality with tok_decode leaves out end-of-word suffixes
+     * (tokenizer.h) */
+    int same_as_decode = plain_bl && !tok->impl->bpe.eow_suffix;
     for (int flags = 0; flags < 4; flags++) {
         char *out = NULL;
         size_t len = 0;
@@ -47,7 +50,7 @@ static void exercise_ids(const Tokenizer *tok, const TokIds *ids) {
         const char *t;
         size_t l;
         if (ok && tok_stream_finish(&s, &t, &l) == TR_OK && sb_put(&all, t, l)) abort();
-        if (ok && plain_bl && (flags & TOK_NO_CLEANUP) && rc == TR_OK)
+        if (ok && same_as_decode && (flags & TOK_NO_CLEANUP) && rc == TR_OK)
             FUZZ_CHECK(all.n == len && (len == 0 || memcmp(all.p, out, len) == 0),
                        "stream decode differs from tok_decode");
         sb_free(&all);

@@ -393,6 +393,49 @@ static void test_bad_files(void) {
     CHECK(rc == TR_EIO && strstr(tr_errmsg(), "/nonexistent"), "missing file: %s", tr_errmsg());
 }
 
+/* ---- end-of-word suffix (CLIP-style BPE with a ByteLevel decoder) ------------------------- */
+
+/* the concatenated stream pieces of ids */
+static char *stream_all(const Tokenizer *tok, const int32_t *ids, size_t n, int flags) {
+    TokStream st;
+    tok_stream_init(&st, tok, flags);
+    SBuf all = {0};
+    const char *t;
+    size_t l;
+    for (size_t i = 0; i < n; i++) {
+        TR_ASSERT(tok_stream_push(&st, ids[i], &t, &l) == 0);
+        TR_ASSERT(sb_put(&all, t, l) == 0);
+    }
+    TR_ASSERT(tok_stream_finish(&st, &t, &l) == 0 && sb_put(&all, t, l) == 0 && sb_puts(&all, "") == 0);
+    tok_stream_free(&st);
+    return all.p;
+}
+
+static void test_eow_stream(void) {
+    const char *js = "{\"model\":{\"type\":\"BPE\",\"end_of_word_suffix\":\"</w>\","
+                     "\"vocab\":{\"hello</w>\":0,\"world</w>\":1,\"hel\":2,\"lo</w>\":3},\"merges\":[]},"
+                     "\"decoder\":{\"type\":\"ByteLevel\"}}";
+    Tokenizer tok;
+    CHECK(tok_load_json(&tok, js, strlen(js), NULL, 0) == 0, "eow tokenizer: %s", tr_errmsg());
+    if (!tok.impl) return;
+    static const int32_t ids[] = {0, 1, 2, 3};
+    char *dec = NULL, *str = stream_all(&tok, ids, 4, TOK_NO_CLEANUP);
+    size_t dl = 0;
+    CHECK(tok_decode(&tok, ids, 4, TOK_NO_CLEANUP, &dec, &dl) == 0 && !strcmp(dec, "hello world hello "),
+          "eow decode: [%s]", dec ? dec : "");
+    /* each token's suffix becomes a space in the stream too */
+    CHECK(!strcmp(str, "hello world hello "), "eow stream: [%s]", str);
+    free(dec);
+    free(str);
+    /* no ids: an empty, terminated string (the suffix pass once left it
+     * unterminated) */
+    dec = NULL;
+    dl = 1;
+    CHECK(tok_decode(&tok, ids, 0, 0, &dec, &dl) == 0 && dec && dl == 0 && dec[0] == 0, "eow decode of no ids");
+    free(dec);
+    tok_free(&tok);
+}
+
 /* ---- chat_template.jinja next to the tokenizer ------------------------------------------- */
 
 static void put_bytes(const char *path, const char *b, size_t n) {
@@ -494,6 +537,7 @@ int main(void) {
     test_bpe_rules();
     test_bad_files();
     test_template_file(dir);
+    test_eow_stream();
     test_jinja();
     char path[256];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);

@@ -132,7 +132,10 @@ int tok_decode(const Tokenizer *tok, const int32_t *ids, size_t n, int flags, ch
  * concatenation of all pieces plus tok_stream_finish equals tok_decode with
  * TOK_NO_CLEANUP and the same flags (TOK_SKIP_SPECIAL is honoured) for
  * tokenizers whose decoder is ByteLevel (all byte-level BPE models); with
- * another decoder chain the pieces are the raw token strings. */
+ * another decoder chain the pieces are the raw token strings. A model with
+ * an end-of-word suffix (CLIP-style BPE) gets a space for each suffix inside
+ * a token, as tok_decode does, but not tok_decode's replacement of a suffix
+ * spread over tokens nor its trim of the ends with TOK_SKIP_SPECIAL. */
 typedef struct {
     const Tokenizer *tok;
     int flags;

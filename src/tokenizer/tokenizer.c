@@ -1041,7 +1041,7 @@ static int replace_all(const uint8_t *s, size_t n, const char *a, size_t al, con
             i++;
         }
     }
-    if (!o->p && sb_puts(o, "")) return TR_ENOMEM;
+    if (sb_put(o, "", 0)) return TR_ENOMEM; /* NUL-terminated even when nothing was put */
     return 0;
 }
 
@@ -1546,18 +1546,28 @@ int tok_stream_push(TokStream *s, int32_t id, const char **text, size_t *len) {
     *len = 0;
     int rc = check_id(s->tok, id);
     if (rc) return rc;
-    const TokEntry *t = &s->tok->impl->bpe.ent[id];
+    const TokImpl *im = s->tok->impl;
+    const TokEntry *t = &im->bpe.ent[id];
     if ((s->flags & TOK_SKIP_SPECIAL) && (t->flags & TK_SPECIAL)) return 0;
     if (stream_put(s, &o, "", 0)) return TR_ENOMEM;
-    if (t->flags & TK_ADDED) {
-        if (s->npend && stream_put(s, &o, "\xEF\xBF\xBD", 3)) return TR_ENOMEM;
-        s->npend = 0;
-        if (stream_put(s, &o, t->str, t->len)) return TR_ENOMEM;
-    } else if (plain_bytelevel(s->tok->impl)) {
-        if ((rc = stream_bytes(s, &o, t->bytes, t->nbytes))) return rc;
-    } else {
-        if ((rc = stream_bytes(s, &o, (const uint8_t *)t->str, t->len))) return rc;
+    const int added = (t->flags & TK_ADDED) != 0, bytes = !added && plain_bytelevel(im);
+    const uint8_t *b = bytes ? t->bytes : (const uint8_t *)t->str;
+    size_t nb = bytes ? t->nbytes : (size_t)t->len;
+    SBuf r = {0};
+    if (im->bpe.eow_suffix && im->has_decoder) { /* as tok_decode: the suffix becomes a space */
+        if (replace_all(b, nb, im->bpe.eow_suffix, strlen(im->bpe.eow_suffix), " ", 1, &r)) return TR_ENOMEM;
+        b = (const uint8_t *)r.p;
+        nb = r.n;
     }
+    if (added) {
+        if (s->npend && stream_put(s, &o, "\xEF\xBF\xBD", 3)) rc = TR_ENOMEM;
+        s->npend = 0;
+        if (!rc && stream_put(s, &o, (const char *)b, nb)) rc = TR_ENOMEM;
+    } else {
+        rc = stream_bytes(s, &o, b, nb);
+    }
+    sb_free(&r);
+    if (rc) return rc;
     *text = s->buf;
     *len = o;
     return 0;
