@@ -1555,7 +1555,10 @@ int tok_stream_push(TokStream *s, int32_t id, const char **text, size_t *len) {
     size_t nb = bytes ? t->nbytes : (size_t)t->len;
     SBuf r = {0};
     if (im->bpe.eow_suffix && im->has_decoder) { /* as tok_decode: the suffix becomes a space */
-        if (replace_all(b, nb, im->bpe.eow_suffix, strlen(im->bpe.eow_suffix), " ", 1, &r)) return TR_ENOMEM;
+        if (replace_all(b, nb, im->bpe.eow_suffix, strlen(im->bpe.eow_suffix), " ", 1, &r)) {
+            sb_free(&r);
+            return TR_ENOMEM;
+        }
         b = (const uint8_t *)r.p;
         nb = r.n;
     }
