@@ -1265,11 +1265,9 @@ out:
 /* Writes one event line ({"step":K,"event":NAME,...}) to metrics.jsonl and
  * flushes it; takes ev. */
 static int write_event(FILE *mf, cJSON *ev) {
-    char *js = tr_json_print(ev, 0);
-    if (js) fprintf(mf, "%s\n", js);
-    free(js);
-    cJSON_Delete(ev);
+    int rc = run_json_line(mf, ev, "metrics.jsonl");
     fflush(mf);
+    if (rc) return rc;
     return ferror(mf) ? tr_err(TR_EIO, "metrics.jsonl: write failed") : TR_OK;
 }
 
@@ -2147,11 +2145,9 @@ static int write_samples(Run *r, FILE *f, const Roll *g) {
         cJSON_AddStringToObject(o, "pattern", g->pat[i] < 0 ? "other" : pattern_name(&r->ps, g->pat[i]));
         cJSON_AddStringToObject(o, "finish", finish_reason_name(g->ro[i].finish));
         cJSON_AddNumberToObject(o, "tokens", g->ro[i].n);
-        char *s = tr_json_print(o, 0);
-        if (s) fprintf(f, "%s\n", s);
-        free(s);
         free(ptxt);
-        cJSON_Delete(o);
+        int rc = run_json_line(f, o, "samples.jsonl");
+        if (rc) return rc;
     }
     fflush(f);
     return ferror(f) ? tr_err(TR_EIO, "samples.jsonl: write failed") : TR_OK;
@@ -2303,10 +2299,8 @@ static int rl_step(Run *r, FILE *mf, FILE *sf, const Sched *sch, Snap *snap, con
             double eacc = NAN;
             if (r->ev.n > 0 && c->eval_every > 0 && (r->step % c->eval_every == 0 || r->step == c->steps))
                 rc = eval_now(r, mj, &eacc);
-            char *js = rc ? NULL : tr_json_print(mj, 0);
-            if (js) fprintf(mf, "%s\n", js);
-            free(js);
-            cJSON_Delete(mj);
+            if (!rc) rc = run_json_line(mf, mj, "metrics.jsonl");
+            else cJSON_Delete(mj);
             fflush(mf);
             if (!rc && ferror(mf)) rc = tr_err(TR_EIO, "metrics.jsonl: write failed");
             if (!rc && sf) rc = write_samples(r, sf, &g);
@@ -2419,10 +2413,8 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
         double acc;
         run_add_num(mj, "step", 0);
         rc = eval_now(&r, mj, &acc);
-        char *s = rc ? NULL : tr_json_print(mj, 0);
-        if (s) fprintf(mf, "%s\n", s);
-        free(s);
-        cJSON_Delete(mj);
+        if (!rc) rc = run_json_line(mf, mj, "metrics.jsonl");
+        else cJSON_Delete(mj);
         if (rc) goto cleanup;
         if (log) fprintf(log, "rl: eval/acc %.1f%% at the start (%lld held-out prompts x %lld)\n", 100 * acc,
                          (long long)r.ev.n, (long long)c->eval_n);

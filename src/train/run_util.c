@@ -117,3 +117,12 @@ void run_decay_mask(const Model *m, uint8_t *mask) {
 void run_add_num(cJSON *o, const char *k, double v) {
     cJSON_AddItemToObject(o, k, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
 }
+
+int run_json_line(FILE *f, cJSON *o, const char *file) {
+    char *js = tr_json_print(o, 0);
+    cJSON_Delete(o);
+    if (!js) return tr_err(TR_ENOMEM, "%s: out of memory writing a line", file);
+    fprintf(f, "%s\n", js);
+    free(js);
+    return TR_OK;
+}

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "thinkrl/model.h"
 
@@ -28,5 +29,9 @@ void run_decay_mask(const Model *m, uint8_t *mask);
  * NaN); print the object with tr_json_print for exact digits. */
 struct cJSON;
 void run_add_num(struct cJSON *o, const char *k, double v);
+/* Writes o as one line of f (named `file` in errors) with exact numbers
+ * (tr_json_print) and deletes o. Out of memory (o NULL included) is an
+ * error; write errors are left to the caller's ferror after fflush. */
+int run_json_line(FILE *f, struct cJSON *o, const char *file);
 
 #endif

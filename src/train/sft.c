@@ -672,14 +672,7 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
             run_add_num(mj, "tok_s", tps);
             run_add_num(mj, "guard/skips", (double)skips);
             if (do_eval) run_add_num(mj, "eval_loss", last_eval);
-            char *js = tr_json_print(mj, 0);
-            cJSON_Delete(mj);
-            if (!js) {
-                rc = tr_err(TR_ENOMEM, "sft: out of memory writing metrics");
-                goto cleanup;
-            }
-            fprintf(mf, "%s\n", js);
-            free(js);
+            if ((rc = run_json_line(mf, mj, "metrics.jsonl"))) goto cleanup;
             fflush(mf);
             if (log) {
                 fprintf(log, "%sstep %lld/%lld | loss %.4f", tty ? "\r\033[K" : "", (long long)step, (long long)total,
