@@ -7,7 +7,11 @@
  * against autograd is check_fdpg_torch's job. */
 #include <string.h>
 
+#include <cJSON.h>
+
+#include "rl/fdpg_run.h"
 #include "testutil.h"
+#include "thinkrl/conf.h"
 #include "thinkrl/fdpg.h"
 #include "thinkrl/model.h"
 #include "thinkrl/optim.h"
@@ -824,6 +828,73 @@ static void test_train(void) {
     free(t);
 }
 
+/* ---- i. the checkpoint state: restored exactly, refused whole ---------- */
+
+static void state_run(FdpgRun *f) {
+    RlConfig c;
+    memset(&c, 0, sizeof c);
+    static const char *const kv[] = {"algo.adv=fdpg", "fdpg.target=distributional",
+                                     "fdpg.features=contains(words=a):0.5,format:0.2", "fdpg.baseline=8"};
+    TR_ASSERT(conf_defaults(&RL_SCHEMA, &c) == TR_OK);
+    for (int i = 0; i < 4; i++) TR_ASSERT(conf_override(&RL_SCHEMA, &c, kv[i]) == TR_OK);
+    TR_ASSERT(fdpg_run_init(f, &c, 16) == TR_OK);
+    conf_free(&RL_SCHEMA, &c);
+}
+
+static void state_case(const char *json, const char *want) {
+    FdpgRun f;
+    state_run(&f);
+    cJSON *j = cJSON_Parse(json);
+    int rc = fdpg_run_from_json(&f, j);
+    CHECK(rc == TR_EFORMAT && strstr(tr_errmsg(), want), "state %s: want '%s', got rc %d: %s", json, want, rc,
+          tr_errmsg());
+    CHECK(f.lambda[0] == 0 && f.lambda[1] == 0 && !f.fitted && f.z[3].n == 0 && f.base.n == 0 && f.acc_n == 0,
+          "a refused state leaves the run as it was");
+    cJSON_Delete(j);
+    fdpg_run_free(&f);
+}
+
+static void test_state(void) {
+    printf("checkpoint state\n");
+    FdpgRun f;
+    state_run(&f);
+    cJSON *j = cJSON_Parse("{\"lambda\":[1.5,-0.25],\"z\":[[3,-1.25,3],[15,\"-inf\",2]],\"baseline\":[0.5,1,2],"
+                           "\"q_updates\":2,\"acc_pi\":0.125,\"acc_q\":0.5,\"acc_n\":3}");
+    CHECK(fdpg_run_from_json(&f, j) == TR_OK, "state loads: %s", tr_errmsg());
+    CHECK(f.fitted && f.lambda[0] == 1.5 && f.lambda[1] == -0.25 && f.z[3].log_sum == -1.25 && f.z[3].n == 3 &&
+              f.z[15].log_sum == -INFINITY && f.z[15].n == 2 && f.z[0].n == 0 && f.base.n == 3 &&
+              fdpg_baseline_mean(&f.base) == 3.5 / 3 && f.q_updates == 2 && f.acc_pi == 0.125 && f.acc_q == 0.5 &&
+              f.acc_n == 3,
+          "state restored field by field");
+    cJSON_Delete(j);
+    fdpg_run_free(&f);
+    const char *tail = ",\"baseline\":[],\"q_updates\":0,\"acc_pi\":0,\"acc_q\":0,\"acc_n\":0}";
+    char b[512];
+    static const struct {
+        const char *head, *want;
+    } C[] = {
+        {"{\"lambda\":[1],\"z\":[]", "fdpg.lambda has 1 entries, fdpg.features 2"},
+        {"{\"lambda\":[1,null],\"z\":[]", "fdpg.lambda[1] is not a finite number"},
+        {"{\"lambda\":[1,2],\"z\":[[16,0,1]]", "fdpg.z[0] names record 16 of 16"},
+        {"{\"lambda\":[1,2],\"z\":[[3,0,1],[2.5,0,1]]", "fdpg.z[1] is not [record, log_sum, n]"},
+        {"{\"lambda\":[1,2],\"z\":[[3,0,0]]", "fdpg.z[0] is not"},
+        {"{\"lambda\":[1,2],\"z\":[[3,\"inf\",1]]", "fdpg.z[0] is not"},
+        {"{\"lambda\":[1,2],\"z\":[[3,0]]", "fdpg.z[0] is not"},
+    };
+    for (size_t i = 0; i < sizeof C / sizeof *C; i++) {
+        snprintf(b, sizeof b, "%s%s", C[i].head, tail);
+        state_case(b, C[i].want);
+    }
+    state_case("{\"lambda\":[1,2],\"z\":[],\"baseline\":[\"x\"],\"q_updates\":0,\"acc_pi\":0,\"acc_q\":0,\"acc_n\":0}",
+               "fdpg.baseline[0] is not a finite number");
+    state_case("{\"lambda\":[1,2],\"z\":[],\"baseline\":[],\"q_updates\":-1,\"acc_pi\":0,\"acc_q\":0,\"acc_n\":0}",
+               "fdpg.q_updates missing or not a count");
+    state_case("{\"lambda\":[1,2],\"z\":[],\"baseline\":[],\"q_updates\":0,\"acc_pi\":\"-inf\",\"acc_q\":0,\"acc_n\":0}",
+               "fdpg.acc_pi missing or not a finite number");
+    state_case("{\"lambda\":[1,2],\"z\":[],\"baseline\":[],\"q_updates\":0,\"acc_pi\":0,\"acc_q\":0,\"acc_n\":1e300}",
+               "fdpg.acc_n missing or not a count");
+}
+
 int main(void) {
     tr_set_threads(1);
     double t0 = tr_time();
@@ -835,6 +906,7 @@ int main(void) {
     test_lambda();
     test_distinct();
     test_train();
+    test_state();
     printf("  %.2f s\n", tr_time() - t0);
     return tu_summary("test_fdpg");
 }

@@ -126,9 +126,21 @@ static cJSON *num(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON
 
 static int get_num(const cJSON *o, const char *k, double *v) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (cJSON_IsNumber(x)) *v = x->valuedouble;
-    else if (cJSON_IsString(x) && !strcmp(x->valuestring, "-inf")) *v = -INFINITY;
-    else return tr_err(TR_EFORMAT, "checkpoint state: fdpg.%s missing", k);
+    if (cJSON_IsNumber(x) && isfinite(x->valuedouble)) *v = x->valuedouble;
+    else return tr_err(TR_EFORMAT, "checkpoint state: fdpg.%s missing or not a finite number", k);
+    return TR_OK;
+}
+
+/* A count: an integer in [lo, 2^53] (a double holds it exactly). */
+static int is_count(const cJSON *x, double lo) {
+    return cJSON_IsNumber(x) && x->valuedouble >= lo && x->valuedouble <= 9007199254740992.0 &&
+           x->valuedouble == floor(x->valuedouble);
+}
+
+static int get_count(const cJSON *o, const char *k, int64_t *v) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!is_count(x, 0)) return tr_err(TR_EFORMAT, "checkpoint state: fdpg.%s missing or not a count", k);
+    *v = (int64_t)x->valuedouble;
     return TR_OK;
 }
 
@@ -164,30 +176,55 @@ int fdpg_run_from_json(FdpgRun *f, const cJSON *o) {
     if (!cJSON_IsArray(lam) || cJSON_GetArraySize(lam) != f->k)
         return tr_err(TR_EFORMAT, "checkpoint state: fdpg.lambda has %d entries, fdpg.features %d",
                       cJSON_IsArray(lam) ? cJSON_GetArraySize(lam) : -1, f->k);
-    for (int j = 0; j < f->k; j++) f->lambda[j] = cJSON_GetArrayItem(lam, j)->valuedouble;
-    f->fitted = 1;
     if (!cJSON_IsArray(z) || !cJSON_IsArray(b)) return tr_err(TR_EFORMAT, "checkpoint state: fdpg.z / baseline missing");
+    /* everything is checked before anything is changed */
     const cJSON *e;
+    int j = 0;
+    cJSON_ArrayForEach(e, lam) {
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble))
+            return tr_err(TR_EFORMAT, "checkpoint state: fdpg.lambda[%d] is not a finite number", j);
+        j++;
+    }
+    j = 0;
     cJSON_ArrayForEach(e, z) {
         const cJSON *r = cJSON_GetArrayItem(e, 0), *l = cJSON_GetArrayItem(e, 1), *n = cJSON_GetArrayItem(e, 2);
-        if (!cJSON_IsNumber(r) || !cJSON_IsNumber(n) || r->valuedouble < 0 || r->valuedouble >= (double)f->nz)
-            return tr_err(TR_EFORMAT, "checkpoint state: fdpg.z entry out of range (was the data changed?)");
-        FdpgZ *zz = &f->z[(int64_t)r->valuedouble];
+        int l_ok = (cJSON_IsNumber(l) && isfinite(l->valuedouble)) || (cJSON_IsString(l) && !strcmp(l->valuestring, "-inf"));
+        if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 3 || !is_count(r, 0) || !l_ok || !is_count(n, 1))
+            return tr_err(TR_EFORMAT, "checkpoint state: fdpg.z[%d] is not [record, log_sum, n]", j);
+        if (r->valuedouble >= (double)f->nz)
+            return tr_err(TR_EFORMAT, "checkpoint state: fdpg.z[%d] names record %.0f of %lld (was the data changed?)", j,
+                          r->valuedouble, (long long)f->nz);
+        j++;
+    }
+    j = 0;
+    cJSON_ArrayForEach(e, b) {
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble))
+            return tr_err(TR_EFORMAT, "checkpoint state: fdpg.baseline[%d] is not a finite number", j);
+        j++;
+    }
+    double acc_pi = 0, acc_q = 0;
+    int64_t q_updates = 0, acc_n = 0;
+    int rc = get_count(o, "q_updates", &q_updates);
+    if (!rc) rc = get_num(o, "acc_pi", &acc_pi);
+    if (!rc) rc = get_num(o, "acc_q", &acc_q);
+    if (!rc) rc = get_count(o, "acc_n", &acc_n);
+    if (rc) return rc;
+    for (j = 0; j < f->k; j++) f->lambda[j] = cJSON_GetArrayItem(lam, j)->valuedouble;
+    f->fitted = 1;
+    cJSON_ArrayForEach(e, z) {
+        const cJSON *l = cJSON_GetArrayItem(e, 1);
+        FdpgZ *zz = &f->z[(int64_t)cJSON_GetArrayItem(e, 0)->valuedouble];
         zz->log_sum = cJSON_IsNumber(l) ? l->valuedouble : -INFINITY;
-        zz->n = (int64_t)n->valuedouble;
+        zz->n = (int64_t)cJSON_GetArrayItem(e, 2)->valuedouble;
     }
     if (f->base.cap) {
         f->base.n = f->base.head = 0;
         cJSON_ArrayForEach(e, b) fdpg_baseline_push(&f->base, e->valuedouble);
     }
-    double q = 0, n = 0;
-    int rc = get_num(o, "q_updates", &q);
-    if (!rc) rc = get_num(o, "acc_pi", &f->acc_pi);
-    if (!rc) rc = get_num(o, "acc_q", &f->acc_q);
-    if (!rc) rc = get_num(o, "acc_n", &n);
-    if (rc) return rc;
-    f->q_updates = (int64_t)q;
-    f->acc_n = (int64_t)n;
+    f->q_updates = q_updates;
+    f->acc_pi = acc_pi;
+    f->acc_q = acc_q;
+    f->acc_n = acc_n;
     return TR_OK;
 }
 
