@@ -61,6 +61,21 @@ assert rows[-1]["step"] == 24 and "eval_loss" in rows[-1] and rows[-1]["loss"] <
 PY
 "$bin" sft --config "$work/sft.yaml" --out "$work/r2" $tiny train.stop_after=12 >/dev/null 2>&1 && ok || bad "stopped run"
 [ ! -d "$work/r2/model" ] && ok || bad "stopped run wrote a final model"
+# a hand-edited state.json (it holds the other files' checksums, not its own) is refused, not cast blindly
+for edit in "data.cursor=-5" "data.epoch=1.5" "step=1e300"; do
+  rm -rf "$work/r3" && cp -r "$work/r2" "$work/r3"
+  "$py" - "$work/r3/ckpt" "$edit" <<'PY'
+import glob, json, os, sys
+key, val = sys.argv[2].split("=")
+for p in glob.glob(os.path.join(sys.argv[1], "step-*", "state.json")):
+    d = json.load(open(p))
+    o = d if key == "step" else d["state"]
+    for k in key.split(".")[:-1]: o = o[k]
+    o[key.split(".")[-1]] = float(val) if "." in val or "e" in val else int(val)
+    json.dump(d, open(p, "w"))
+PY
+  expect_fail "${edit%%=*}" "$bin" sft --resume "$work/r3" train.stop_after=0
+done
 "$bin" sft --resume "$work/r2" train.stop_after=0 >"$work/sft2.log" 2>&1 && ok || bad "resume: $(tail -3 "$work/sft2.log")"
 cmp -s "$work/r1/model/model.safetensors" "$work/r2/model/model.safetensors" && ok || bad "resumed weights differ from the straight run"
 expect_fail "not a run directory" "$bin" sft --resume "$work/r0"

@@ -259,8 +259,23 @@ expect_fail "exec" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$
   rollout.n=2 rollout.max_new_tokens=16 train.steps=1 eval.every=0 threads=2 >"$work/m.log" 2>&1 \
   && ok || bad "padded vocabulary: $(tail -2 "$work/m.log")"
 
-# a checkpoint with a damaged file is refused, not half-loaded
+# a hand-edited state.json (it holds the other files' checksums, not its own): counts are checked, not cast
 ck=$(cat "$work/grpo.b/ckpt/latest")
+for edit in "sampler.cursor=-3" "guard.skips=2.5"; do
+  rm -rf "$work/grpo.e" && cp -r "$work/grpo.b" "$work/grpo.e"
+  "$py" - "$work/grpo.e/ckpt/$ck/state.json" "$edit" <<'PY'
+import json, sys
+key, val = sys.argv[2].split("=")
+d = json.load(open(sys.argv[1]))
+o = d["state"]
+for k in key.split(".")[:-1]: o = o[k]
+o[key.split(".")[-1]] = float(val) if "." in val else int(val)
+json.dump(d, open(sys.argv[1], "w"))
+PY
+  expect_fail "checkpoint state: ${edit%%=*}" "$bin" rl --resume "$work/grpo.e" train.steps=8
+done
+
+# a checkpoint with a damaged file is refused, not half-loaded
 printf 'x' >>"$work/grpo.b/ckpt/$ck/optim.safetensors"
 expect_fail "checksum" "$bin" rl --resume "$work/grpo.b" train.steps=8
 finish rl_cli

@@ -35,7 +35,31 @@ static void rm_rf(const char *dir) {
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", dir);
 }
 
+/* ckpt_state_count: integers in range pass exactly, anything else names the field */
+static void test_counts(void) {
+    cJSON *j = cJSON_Parse("{\"a\":7,\"big\":9007199254740992,\"neg\":-1,\"frac\":2.5,\"huge\":1e300,\"s\":\"3\"}");
+    int64_t v = -1;
+    CHECK(ckpt_state_count(j, "a", 0, 10, "x.a", &v) == TR_OK && v == 7, "count 7");
+    CHECK(ckpt_state_count(j, "big", 0, CKPT_COUNT_MAX, "x.big", &v) == TR_OK && v == CKPT_COUNT_MAX, "count 2^53");
+    static const char *const bad[][2] = {{"a", "x.a: 7 is not an integer in [0, 6]"},
+                                         {"neg", "x.neg: -1 is not an integer in [0, "},
+                                         {"frac", "x.frac: 2.5 is not an integer"},
+                                         {"huge", "x.huge: 1.0000000000000001e+300 is not an integer"},
+                                         {"s", "x.s: missing or not a number"},
+                                         {"none", "x.none: missing or not a number"}};
+    for (int i = 0; i < 6; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "x.%s", bad[i][0]);
+        v = 99;
+        int rc = ckpt_state_count(j, bad[i][0], 0, i == 0 ? 6 : CKPT_COUNT_MAX, what, &v);
+        CHECK(rc == TR_EFORMAT && strstr(tr_errmsg(), bad[i][1]) && v == 99, "count %s: rc %d, %s", bad[i][0], rc,
+              tr_errmsg());
+    }
+    cJSON_Delete(j);
+}
+
 int main(void) {
+    test_counts();
     char tmpl[] = "/tmp/thinkrl_ckpt_XXXXXX";
     char *run = mkdtemp(tmpl);
     TR_ASSERT(run);

@@ -888,11 +888,11 @@ static void test_state(void) {
     state_case("{\"lambda\":[1,2],\"z\":[],\"baseline\":[\"x\"],\"q_updates\":0,\"acc_pi\":0,\"acc_q\":0,\"acc_n\":0}",
                "fdpg.baseline[0] is not a finite number");
     state_case("{\"lambda\":[1,2],\"z\":[],\"baseline\":[],\"q_updates\":-1,\"acc_pi\":0,\"acc_q\":0,\"acc_n\":0}",
-               "fdpg.q_updates missing or not a count");
+               "fdpg.q_updates: -1 is not an integer in [0, ");
     state_case("{\"lambda\":[1,2],\"z\":[],\"baseline\":[],\"q_updates\":0,\"acc_pi\":\"-inf\",\"acc_q\":0,\"acc_n\":0}",
                "fdpg.acc_pi missing or not a finite number");
     state_case("{\"lambda\":[1,2],\"z\":[],\"baseline\":[],\"q_updates\":0,\"acc_pi\":0,\"acc_q\":0,\"acc_n\":1e300}",
-               "fdpg.acc_n missing or not a count");
+               "fdpg.acc_n: 1.0000000000000001e+300 is not an integer");
 }
 
 int main(void) {

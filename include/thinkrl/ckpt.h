@@ -53,6 +53,14 @@ int ckpt_latest(const char *run_dir, char *path, size_t cap, int64_t *step);
  * caller deletes; may be NULL). *step receives the step. */
 int ckpt_load(const char *dir, Model *m, AdamW *opt, struct cJSON **state, int64_t *step);
 
+/* A count of a checkpoint's state: j[key] must be an integer in [lo, hi]
+ * (hi at most CKPT_COUNT_MAX, where doubles stop holding every integer).
+ * Else TR_EFORMAT naming `what` ("checkpoint state: sampler.cursor"): a
+ * hand-edited or damaged state.json (the manifest holds the other files'
+ * checksums, not its own) is refused, never cast blindly. */
+#define CKPT_COUNT_MAX ((int64_t)1 << 53)
+int ckpt_state_count(const struct cJSON *j, const char *key, int64_t lo, int64_t hi, const char *what, int64_t *v);
+
 /* RNG state <-> JSON ("s": four 16-digit hex words). */
 struct cJSON *ckpt_rng_json(const Rng *r);
 int ckpt_rng_from_json(const struct cJSON *j, Rng *r);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,6 +92,16 @@ cJSON *ckpt_rng_json(const Rng *r) {
         cJSON_AddItemToArray(a, cJSON_CreateString(h));
     }
     return o;
+}
+
+int ckpt_state_count(const cJSON *j, const char *key, int64_t lo, int64_t hi, const char *what, int64_t *v) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(x)) return tr_err(TR_EFORMAT, "%s: missing or not a number", what);
+    const double d = x->valuedouble;
+    if (!(d >= (double)lo && d <= (double)hi) || d != floor(d))
+        return tr_err(TR_EFORMAT, "%s: %.17g is not an integer in [%lld, %lld]", what, d, (long long)lo, (long long)hi);
+    *v = (int64_t)d;
+    return TR_OK;
 }
 
 int ckpt_rng_from_json(const cJSON *j, Rng *r) {
@@ -295,6 +306,10 @@ int ckpt_load(const char *dir, Model *m, AdamW *opt, cJSON **state, int64_t *ste
         rc = tr_err(TR_EFORMAT, "%s: needs format %d, step and files", p, CKPT_FORMAT);
         goto cleanup;
     }
+    char what[4500];
+    int64_t step_v = 0, t_v = 0;
+    snprintf(what, sizeof what, "%s: step", p);
+    if ((rc = ckpt_state_count(st, "step", 0, CKPT_COUNT_MAX, what, &step_v))) goto cleanup;
     const cJSON *f;
     cJSON_ArrayForEach(f, files) {
         uint64_t h;
@@ -319,8 +334,10 @@ int ckpt_load(const char *dir, Model *m, AdamW *opt, cJSON **state, int64_t *ste
         if ((rc = adamw_init(opt, m->n_params, (float)NUM("lr"), (float)NUM("beta1"), (float)NUM("beta2"),
                              (float)NUM("eps"), (float)NUM("weight_decay"))))
             goto cleanup;
-        opt->t = (int64_t)NUM("t");
 #undef NUM
+        snprintf(what, sizeof what, "%s/state.json: optim.t", dir);
+        if ((rc = ckpt_state_count(o, "t", 0, CKPT_COUNT_MAX, what, &t_v))) goto cleanup;
+        opt->t = t_v;
         StFile sf;
         snprintf(p, sizeof p, "%s/optim.safetensors", dir);
         if ((rc = st_open(&sf, p))) goto cleanup;
@@ -332,7 +349,7 @@ int ckpt_load(const char *dir, Model *m, AdamW *opt, cJSON **state, int64_t *ste
         st_close(&sf);
         if (rc) goto cleanup;
     }
-    *step = (int64_t)stp->valuedouble;
+    *step = step_v;
     if (state) {
         *state = cJSON_DetachItemFromObjectCaseSensitive(st, "state");
         if (!*state) *state = cJSON_CreateObject();

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "thinkrl/ckpt.h"
 #include "thinkrl/core.h"
 
 static int target_parse(const char *s) {
@@ -133,15 +134,8 @@ static int get_num(const cJSON *o, const char *k, double *v) {
 
 /* A count: an integer in [lo, 2^53] (a double holds it exactly). */
 static int is_count(const cJSON *x, double lo) {
-    return cJSON_IsNumber(x) && x->valuedouble >= lo && x->valuedouble <= 9007199254740992.0 &&
+    return cJSON_IsNumber(x) && x->valuedouble >= lo && x->valuedouble <= (double)CKPT_COUNT_MAX &&
            x->valuedouble == floor(x->valuedouble);
-}
-
-static int get_count(const cJSON *o, const char *k, int64_t *v) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!is_count(x, 0)) return tr_err(TR_EFORMAT, "checkpoint state: fdpg.%s missing or not a count", k);
-    *v = (int64_t)x->valuedouble;
-    return TR_OK;
 }
 
 cJSON *fdpg_run_to_json(const FdpgRun *f) {
@@ -204,10 +198,10 @@ int fdpg_run_from_json(FdpgRun *f, const cJSON *o) {
     }
     double acc_pi = 0, acc_q = 0;
     int64_t q_updates = 0, acc_n = 0;
-    int rc = get_count(o, "q_updates", &q_updates);
+    int rc = ckpt_state_count(o, "q_updates", 0, CKPT_COUNT_MAX, "checkpoint state: fdpg.q_updates", &q_updates);
     if (!rc) rc = get_num(o, "acc_pi", &acc_pi);
     if (!rc) rc = get_num(o, "acc_q", &acc_q);
-    if (!rc) rc = get_count(o, "acc_n", &acc_n);
+    if (!rc) rc = ckpt_state_count(o, "acc_n", 0, CKPT_COUNT_MAX, "checkpoint state: fdpg.acc_n", &acc_n);
     if (rc) return rc;
     for (j = 0; j < f->k; j++) f->lambda[j] = cJSON_GetArrayItem(lam, j)->valuedouble;
     f->fitted = 1;

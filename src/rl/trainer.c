@@ -1515,10 +1515,15 @@ static int load_critic(Run *r, const char *ck, const cJSON *state) {
     }
     st_close(&f);
     const cJSON *cj = cJSON_GetObjectItemCaseSensitive(state, "critic");
-    const cJSON *vt = cJSON_GetObjectItemCaseSensitive(cj, "v_head_t"), *ct = cJSON_GetObjectItemCaseSensitive(cj, "critic_t");
-    if (!rc && !cJSON_IsNumber(vt)) rc = tr_err(TR_EFORMAT, "%s: state.critic.v_head_t missing", ck);
-    if (!rc) r->vh.opt.t = (int64_t)vt->valuedouble;
-    if (!rc && !r->shared) r->copt.t = cJSON_IsNumber(ct) ? (int64_t)ct->valuedouble : 0;
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cj, "critic_t");
+    char what[4500];
+    snprintf(what, sizeof what, "%s: state.critic.v_head_t", ck);
+    if (!rc) rc = ckpt_state_count(cj, "v_head_t", 0, CKPT_COUNT_MAX, what, &r->vh.opt.t);
+    snprintf(what, sizeof what, "%s: state.critic.critic_t", ck);
+    if (!rc && !r->shared) {
+        r->copt.t = 0;
+        if (ct) rc = ckpt_state_count(cj, "critic_t", 0, CKPT_COUNT_MAX, what, &r->copt.t);
+    }
     return rc ? tr_err_ctx(rc, "%s", p) : TR_OK;
 }
 
@@ -1905,27 +1910,25 @@ static int setup_models(Run *r, const char *run_dir, int resume, cJSON **state) 
 
 static int restore_state(Run *r, const cJSON *state) {
     const cJSON *sj = cJSON_GetObjectItemCaseSensitive(state, "sampler");
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(sj, "epoch"), *cu = cJSON_GetObjectItemCaseSensitive(sj, "cursor");
-    const cJSON *nr = cJSON_GetObjectItemCaseSensitive(sj, "records");
-    if (!cJSON_IsNumber(e) || !cJSON_IsNumber(cu) || !cJSON_IsNumber(nr))
-        return tr_err(TR_EFORMAT, "checkpoint state: sampler.epoch / cursor / records missing");
-    if ((int64_t)nr->valuedouble != r->train.n || cu->valuedouble > (double)r->train.n)
+    int64_t nrec = 0;
+    int rc = ckpt_state_count(sj, "records", 0, CKPT_COUNT_MAX, "checkpoint state: sampler.records", &nrec);
+    if (!rc && nrec != r->train.n)
         return tr_err(TR_EFORMAT, "checkpoint state: the sampler was over %lld prompts, the data now has %lld (was it changed?)",
-                      (long long)nr->valuedouble, (long long)r->train.n);
-    r->epoch = (int64_t)e->valuedouble;
-    r->cursor = (int64_t)cu->valuedouble;
-    int rc = TR_OK;
+                      (long long)nrec, (long long)r->train.n);
+    if (!rc) rc = ckpt_state_count(sj, "epoch", 0, CKPT_COUNT_MAX, "checkpoint state: sampler.epoch", &r->epoch);
+    if (!rc) rc = ckpt_state_count(sj, "cursor", 0, r->train.n, "checkpoint state: sampler.cursor", &r->cursor);
+    if (rc) return rc;
     const cJSON *aj = cJSON_GetObjectItemCaseSensitive(state, "ads"), *qj = cJSON_GetObjectItemCaseSensitive(state, "rrs");
     if (r->use_ads) {
         if (!aj) return tr_err(TR_EFORMAT, "checkpoint state: no ads estimates (the run was not started with sampler.kind=ads)");
         if ((rc = ads_from_json(&r->ads, aj))) return tr_err_ctx(rc, "checkpoint state");
     }
     if (r->use_queue) {
-        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(qj, "rollbacks");
-        if (!qj || !cJSON_IsNumber(rb))
+        if (!qj)
             return tr_err(TR_EFORMAT, "checkpoint state: no rrs queue (the run was started without rrs.groups / rrs.rollback)");
+        if ((rc = ckpt_state_count(qj, "rollbacks", 0, CKPT_COUNT_MAX, "checkpoint state: rrs.rollbacks", &r->rollbacks)))
+            return rc;
         if ((rc = rrs_queue_from_json(&r->rq, qj, r->train.n))) return tr_err_ctx(rc, "checkpoint state");
-        r->rollbacks = (int64_t)rb->valuedouble;
         const cJSON *sp = cJSON_GetObjectItemCaseSensitive(qj, "spikes");
         if (r->c->rrs_rollback) {
             if (!sp) return tr_err(TR_EFORMAT, "checkpoint state: no spike history (the run was started without rrs.rollback)");
@@ -1933,11 +1936,10 @@ static int restore_state(Run *r, const cJSON *state) {
         }
     }
     const cJSON *gj = cJSON_GetObjectItemCaseSensitive(state, "guard"); /* absent before the guard existed */
-    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(gj, "skips"), *gr = cJSON_GetObjectItemCaseSensitive(gj, "skips_row");
-    if (cJSON_IsNumber(gs) && cJSON_IsNumber(gr)) {
-        r->skips = (int64_t)gs->valuedouble;
-        r->skips_row = (int64_t)gr->valuedouble;
-    }
+    if (gj && ((rc = ckpt_state_count(gj, "skips", 0, CKPT_COUNT_MAX, "checkpoint state: guard.skips", &r->skips)) ||
+               (rc = ckpt_state_count(gj, "skips_row", 0, CKPT_COUNT_MAX, "checkpoint state: guard.skips_row",
+                                      &r->skips_row))))
+        return rc;
     if (r->fdpg && (rc = fdpg_run_from_json(&r->fd, cJSON_GetObjectItemCaseSensitive(state, "fdpg"))))
         return tr_err_ctx(rc, "checkpoint state");
     return ckpt_rng_from_json(cJSON_GetObjectItemCaseSensitive(state, "rng"), &r->rng);

@@ -520,22 +520,18 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
     }
     if (resume) {
         const cJSON *dj = cJSON_GetObjectItemCaseSensitive(state, "data");
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(dj, "epoch"), *cu = cJSON_GetObjectItemCaseSensitive(dj, "cursor");
         const cJSON *tk = cJSON_GetObjectItemCaseSensitive(state, "tokens");
-        if (!cJSON_IsNumber(e) || !cJSON_IsNumber(cu) || cu->valuedouble > (double)train.n) {
-            rc = tr_err(TR_EFORMAT, "checkpoint state: data.epoch / data.cursor missing or beyond the data (was the data changed?)");
-            goto cleanup;
-        }
-        smp.epoch = (int64_t)e->valuedouble;
-        smp.cursor = (int64_t)cu->valuedouble;
-        sampler_order(&smp);
-        tokens_seen = cJSON_IsNumber(tk) ? (int64_t)tk->valuedouble : 0;
         const cJSON *gj = cJSON_GetObjectItemCaseSensitive(state, "guard"); /* absent before the guard existed */
-        const cJSON *gs = cJSON_GetObjectItemCaseSensitive(gj, "skips"), *gr = cJSON_GetObjectItemCaseSensitive(gj, "skips_row");
-        if (cJSON_IsNumber(gs) && cJSON_IsNumber(gr)) {
-            skips = (int64_t)gs->valuedouble;
-            skips_row = (int64_t)gr->valuedouble;
-        }
+        rc = ckpt_state_count(dj, "epoch", 0, CKPT_COUNT_MAX, "checkpoint state: data.epoch", &smp.epoch);
+        if (!rc)
+            rc = ckpt_state_count(dj, "cursor", 0, (int64_t)train.n,
+                                  "checkpoint state: data.cursor", &smp.cursor);
+        if (!rc && tk) rc = ckpt_state_count(state, "tokens", 0, CKPT_COUNT_MAX, "checkpoint state: tokens", &tokens_seen);
+        if (!rc && gj) rc = ckpt_state_count(gj, "skips", 0, CKPT_COUNT_MAX, "checkpoint state: guard.skips", &skips);
+        if (!rc && gj)
+            rc = ckpt_state_count(gj, "skips_row", 0, CKPT_COUNT_MAX, "checkpoint state: guard.skips_row", &skips_row);
+        if (rc) goto cleanup;
+        sampler_order(&smp);
     }
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     if ((rc = conf_save_yaml(&SFT_SCHEMA, c, path))) goto cleanup;
