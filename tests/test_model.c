@@ -214,6 +214,12 @@ static void test_config_errors(void) {
     expect_config_error(buf, "use_sliding_window");
     snprintf(buf, sizeof buf, "{\"model_type\":\"qwen2\",\"hidden_size\":8,\"eos_token_id\":99,%s", ok_tail);
     expect_config_error(buf, "eos_token_id");
+    snprintf(buf, sizeof buf, "{\"model_type\":\"qwen2\",\"hidden_size\":8,\"eos_token_id\":2.5,%s", ok_tail);
+    expect_config_error(buf, "eos_token_id");
+    snprintf(buf, sizeof buf, "{\"model_type\":\"qwen2\",\"hidden_size\":8,\"eos_token_id\":[1,1.5],%s", ok_tail);
+    expect_config_error(buf, "eos_token_id");
+    snprintf(buf, sizeof buf, "{\"model_type\":\"qwen2\",\"hidden_size\":8,\"bos_token_id\":0.5,%s", ok_tail);
+    expect_config_error(buf, "bos_token_id");
     snprintf(buf, sizeof buf, "{\"model_type\":\"qwen2\",\"hidden_size\":-8,%s", ok_tail);
     expect_config_error(buf, "hidden_size");
     snprintf(buf, sizeof buf, "{\"model_type\":\"qwen2\",\"hidden_size\":8,\"head_dim\":3,%s", ok_tail);

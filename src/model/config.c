@@ -90,7 +90,7 @@ static int parse_token_ids(const cJSON *j, const char *path, ModelConfig *c) {
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "bos_token_id");
     c->bos_id = -1;
     if (b && !cJSON_IsNull(b)) {
-        if (!cJSON_IsNumber(b) || b->valuedouble < 0 || b->valuedouble >= c->V)
+        if (!cJSON_IsNumber(b) || b->valuedouble < 0 || b->valuedouble >= c->V || b->valuedouble != floor(b->valuedouble))
             return tr_err(TR_EFORMAT, "%s: field 'bos_token_id': expected an id below vocab_size %d",
                           path, c->V);
         c->bos_id = (int)b->valuedouble;
@@ -99,8 +99,8 @@ static int parse_token_ids(const cJSON *j, const char *path, ModelConfig *c) {
     c->n_eos = 0;
     if (!e || cJSON_IsNull(e)) return TR_OK;
     if (cJSON_IsNumber(e)) {
-        if (e->valuedouble < 0 || e->valuedouble >= c->V)
-            return tr_err(TR_EFORMAT, "%s: field 'eos_token_id': %g is not below vocab_size %d", path,
+        if (e->valuedouble < 0 || e->valuedouble >= c->V || e->valuedouble != floor(e->valuedouble))
+            return tr_err(TR_EFORMAT, "%s: field 'eos_token_id': %g is not an id below vocab_size %d", path,
                           e->valuedouble, c->V);
         c->eos_ids[c->n_eos++] = (int)e->valuedouble;
         return TR_OK;
@@ -108,7 +108,8 @@ static int parse_token_ids(const cJSON *j, const char *path, ModelConfig *c) {
     if (!cJSON_IsArray(e)) return tr_err(TR_EFORMAT, "%s: field 'eos_token_id': expected an id or a list", path);
     const cJSON *it;
     cJSON_ArrayForEach(it, e) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= c->V)
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= c->V ||
+            it->valuedouble != floor(it->valuedouble))
             return tr_err(TR_EFORMAT, "%s: field 'eos_token_id': entries must be ids below %d", path, c->V);
         if (c->n_eos == MODEL_MAX_EOS)
             return tr_err(TR_EFORMAT, "%s: field 'eos_token_id': more than %d ids", path, MODEL_MAX_EOS);
