@@ -211,27 +211,29 @@ static void test_decode_batch(int chunk) {
     model_free(&m);
 }
 
-/* Packed weights (kvcache_pack): ten sequences decoded together (enough
- * rows for the packed products) match full forwards of each; the result
- * is the same bit for bit on 1 thread; a cache packed for another model
- * ignores its pack. */
-static void decode_ten(Model *run, const Model *first, const Model *pack, int threads, int32_t *const *seq,
+/* Packed weights (kvcache_pack): NSEQ sequences decoded together (enough
+ * rows for the packed products, an odd count so that row tiles have
+ * tails) match full forwards of each; the result is the same bit for bit
+ * on 1, 2 and 3 threads; a cache packed for another model ignores its
+ * pack. */
+#define NSEQ 21
+static void decode_packed(Model *run, const Model *first, const Model *pack, int threads, int32_t *const *seq,
                        const int *plen, int steps, float *out) {
-    const int n = 10, V = run->cfg.V;
+    const int n = NSEQ, V = run->cfg.V;
     int nt = tr_threads();
     if (threads) tr_set_threads(threads);
     KVCache kv;
     CHECK(kvcache_create(&kv, &run->cfg, n, 24) == TR_OK, "kvcache_create: %s", tr_errmsg());
     if (first) CHECK(kvcache_pack(&kv, first) == TR_OK, "kvcache_pack: %s", tr_errmsg());
     if (pack) CHECK(kvcache_pack(&kv, pack) == TR_OK, "kvcache_pack: %s", tr_errmsg());
-    int slots[10];
-    const int32_t *pp[10];
+    int slots[NSEQ];
+    const int32_t *pp[NSEQ];
     for (int i = 0; i < n; i++) {
         slots[i] = n - 1 - i;
         pp[i] = seq[i];
     }
     CHECK(decode_prefill(run, &kv, n, slots, pp, plen, out) == TR_OK, "prefill: %s", tr_errmsg());
-    int32_t tok[10];
+    int32_t tok[NSEQ];
     for (int s = 0; s < steps; s++) {
         for (int i = 0; i < n; i++) tok[i] = seq[i][plen[i] + s];
         CHECK(decode_step(run, &kv, n, slots, tok, out + (size_t)(s + 1) * n * V) == TR_OK, "step: %s",
@@ -246,9 +248,9 @@ static void test_decode_packed(void) {
     Model m, m2;
     init_model(&m, &c, 21, 0.08f);
     init_model(&m2, &c, 22, 0.08f);
-    const int n = 10, V = c.V, steps = 6;
-    int plen[10];
-    int32_t *seq[10];
+    const int n = NSEQ, V = c.V, steps = 6;
+    int plen[NSEQ];
+    int32_t *seq[NSEQ];
     Rng r;
     rng_seed(&r, 31);
     for (int i = 0; i < n; i++) {
@@ -257,10 +259,12 @@ static void test_decode_packed(void) {
     }
     size_t per = (size_t)(steps + 1) * n * V;
     float *a = malloc(per * sizeof(float)), *b = malloc(per * sizeof(float)), *o = malloc(per * sizeof(float));
-    decode_ten(&m, NULL, &m, 0, seq, plen, steps, a);
-    decode_ten(&m, NULL, &m, 1, seq, plen, steps, b);
-    CHECK(memcmp(a, b, per * sizeof(float)) == 0, "packed decode: 1 thread and %d differ", tr_threads());
-    decode_ten(&m2, NULL, &m, 0, seq, plen, steps, o); /* packed for m, run with m2 */
+    decode_packed(&m, NULL, &m, 2, seq, plen, steps, a);
+    decode_packed(&m, NULL, &m, 1, seq, plen, steps, b);
+    CHECK(memcmp(a, b, per * sizeof(float)) == 0, "packed decode: 1 thread and 2 differ");
+    decode_packed(&m, NULL, &m, 3, seq, plen, steps, b);
+    CHECK(memcmp(a, b, per * sizeof(float)) == 0, "packed decode: 3 threads and 2 differ");
+    decode_packed(&m2, NULL, &m, 2, seq, plen, steps, o); /* packed for m, run with m2 */
     char what[96];
     for (int i = 0; i < n; i++) {
         float *f1 = full_logits(&m, seq[i], plen[i] + steps), *f2 = full_logits(&m2, seq[i], plen[i] + steps);
@@ -283,7 +287,7 @@ static void test_decode_packed(void) {
     Model m3;
     init_model(&m3, &c3, 23, 0.08f);
     float *w = malloc((size_t)(steps + 1) * n * c3.V * sizeof(float));
-    decode_ten(&m3, &m, &m3, 0, seq, plen, steps, w);
+    decode_packed(&m3, &m, &m3, 2, seq, plen, steps, w);
     for (int i = 0; i < n; i++) {
         float *f3 = full_logits(&m3, seq[i], plen[i] + steps);
         for (int s = 0; s <= steps; s++) {
@@ -301,6 +305,8 @@ static void test_decode_packed(void) {
     model_free(&m2);
     model_free(&m3);
 }
+
+#undef NSEQ
 
 /* One prompt prefilled once and copied to three slots; each copy then
  * decodes its own continuation. */
