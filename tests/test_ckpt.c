@@ -1,8 +1,10 @@
 /* Checkpoints: save/load gives back bit-identical weights, optimiser
  * moments, step and caller state; `latest` names the newest; old ones are
  * pruned; a corrupted file is refused by its checksum; leftovers of an
- * interrupted save are ignored and cleaned. */
+ * interrupted save are ignored and cleaned. tr_write_file_atomic replaces
+ * what a symbolic link names (not the link) and writes a FIFO in place. */
 #include <cJSON.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,11 +60,47 @@ static void test_counts(void) {
     cJSON_Delete(j);
 }
 
+/* tr_write_file_atomic through a symbolic link, into a FIFO, onto a directory */
+static void test_atomic_write(const char *dir) {
+    char target[4200], link[4200], fifo[4200], sub[4200], buf[64];
+    snprintf(target, sizeof target, "%s/target.json", dir);
+    snprintf(link, sizeof link, "%s/link.json", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    CHECK(tr_write_file_atomic(target, "old", 3) == TR_OK, "write target: %s", tr_errmsg());
+    TR_ASSERT(symlink("target.json", link) == 0);
+    CHECK(tr_write_file_atomic(link, "new!", 4) == TR_OK, "write through link: %s", tr_errmsg());
+    struct stat sb;
+    CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "the link is still a link");
+    size_t n = 0;
+    char *got = tr_read_file(target, &n);
+    CHECK(got && n == 4 && !memcmp(got, "new!", 4), "the linked file holds the new text");
+    free(got);
+    /* a FIFO: read end held open here (O_RDWR does not block) */
+    TR_ASSERT(mkfifo(fifo, 0600) == 0);
+    int fd = open(fifo, O_RDWR | O_NONBLOCK);
+    TR_ASSERT(fd >= 0);
+    CHECK(tr_write_file_atomic(fifo, "piped", 5) == TR_OK, "write into a FIFO: %s", tr_errmsg());
+    ssize_t r = read(fd, buf, sizeof buf);
+    CHECK(r == 5 && !memcmp(buf, "piped", 5), "the FIFO got the text (read %zd)", r);
+    close(fd);
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO is still a FIFO");
+    TR_ASSERT(mkdir(sub, 0700) == 0);
+    CHECK(tr_write_file_atomic(sub, "x", 1) == TR_EIO && strstr(tr_errmsg(), "is a directory"), "a directory: %s",
+          tr_errmsg());
+}
+
 int main(void) {
     test_counts();
     char tmpl[] = "/tmp/thinkrl_ckpt_XXXXXX";
     char *run = mkdtemp(tmpl);
     TR_ASSERT(run);
+    {
+        char aw[4200];
+        snprintf(aw, sizeof aw, "%s/atomic", run);
+        TR_ASSERT(mkdir(aw, 0700) == 0);
+        test_atomic_write(aw);
+    }
     ModelConfig c;
     TR_ASSERT(config_preset(&c, "nano") == TR_OK);
     c.V = 64;

@@ -41,7 +41,9 @@ void *tr_calloc(size_t bytes);
 void tr_free(void *p);
 /* Reads a whole file; caller frees with free(). Sets *len (may be NULL). */
 char *tr_read_file(const char *path, size_t *len);
-/* Writes a whole file atomically: temp file, fsync, rename. */
+/* Writes a whole file atomically: temp file, fsync, rename (through a
+ * symbolic link: the file it names). An existing non-regular file (a
+ * device, a FIFO, /dev/stdout) is written in place instead. */
 int tr_write_file_atomic(const char *path, const void *data, size_t len);
 
 /* xoshiro256** generator. The state is four words; copying the struct saves
@@ -74,6 +76,11 @@ size_t tr_peak_rss(void);       /* peak resident set size in bytes */
  * last. Free the text with free(). */
 struct cJSON;
 char *tr_json_print(struct cJSON *root, int formatted);
+/* Parses one JSON value that must fill s[0, len) (whitespace aside). cJSON
+ * would ignore text after the value and cut a string at a NUL byte or at
+ * "\u0000": each is refused here. NULL with the error set ("invalid JSON
+ * at column N ..."); free the tree with cJSON_Delete. */
+struct cJSON *tr_json_parse_line(const char *s, size_t len);
 
 #ifdef __cplusplus
 }

@@ -94,8 +94,10 @@ int cmd_tokenize(int argc, char **argv) {
             while (!rc && (len = getline(&line, &cap, in)) >= 0) {
                 lineno++;
                 while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-                cJSON *j = cJSON_ParseWithLength(line, (size_t)len);
-                if (!cJSON_IsString(j)) {
+                cJSON *j = tr_json_parse_line(line, (size_t)len);
+                if (!j) {
+                    rc = cli_fail("tokenize", "%s:%ld: %s", input, lineno, tr_errmsg());
+                } else if (!cJSON_IsString(j)) {
                     rc = cli_fail("tokenize", "%s:%ld: not a JSON string", input, lineno);
                 } else {
                     ids.n = 0;
@@ -121,7 +123,7 @@ static const char *parse_ids(const char *s, TokIds *ids) {
     ids->n = 0;
     while (*s == ' ' || *s == '\t') s++;
     if (*s == '[' || *s == '{') {
-        cJSON *j = cJSON_Parse(s);
+        cJSON *j = tr_json_parse_line(s, strlen(s));
         const cJSON *a = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "ids") : j;
         if (!cJSON_IsArray(a)) {
             cJSON_Delete(j);

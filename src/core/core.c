@@ -95,46 +95,58 @@ char *tr_read_file(const char *path, size_t *len) {
     return buf;
 }
 
-int tr_write_file_atomic(const char *path, const void *data, size_t len) {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    if (!tmp) return tr_err(TR_ENOMEM, "out of memory");
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        int rc = tr_err(TR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
+static int write_all(int fd, const char *path, const void *data, size_t len) {
     const char *p = data;
     size_t left = len;
     while (left > 0) {
         ssize_t w = write(fd, p, left);
         if (w < 0) {
             if (errno == EINTR) continue;
-            int rc = tr_err(TR_EIO, "%s: write failed: %s", path, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return rc;
+            return tr_err(TR_EIO, "%s: write failed: %s", path, strerror(errno));
         }
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int rc = tr_err(TR_EIO, "%s: fsync/close failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
+    return TR_OK;
+}
+
+int tr_write_file_atomic(const char *path, const void *data, size_t len) {
+    /* Something that exists and is not a regular file (/dev/stdout, a
+     * device, a FIFO) is written in place: a rename would replace the node
+     * itself. A symbolic link to a regular file is kept: the file it points
+     * to is replaced, next to itself. */
+    struct stat st, lst;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) return tr_err(TR_EIO, "%s: is a directory", path);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return tr_err(TR_EIO, "%s: cannot open: %s", path, strerror(errno));
+        int rc = write_all(fd, path, data, len);
+        if (close(fd) != 0 && !rc) rc = tr_err(TR_EIO, "%s: close failed: %s", path, strerror(errno));
         return rc;
     }
-    if (rename(tmp, path) != 0) {
-        int rc = tr_err(TR_EIO, "%s: rename failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return rc;
+    char *real = NULL;
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && (real = realpath(path, NULL))) path = real;
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 32);
+    if (!tmp) {
+        free(real);
+        return tr_err(TR_ENOMEM, "out of memory");
+    }
+    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
+    int rc = TR_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = tr_err(TR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    } else {
+        rc = write_all(fd, path, data, len);
+        if (!rc && fsync(fd) != 0) rc = tr_err(TR_EIO, "%s: fsync failed: %s", path, strerror(errno));
+        if (close(fd) != 0 && !rc) rc = tr_err(TR_EIO, "%s: close failed: %s", path, strerror(errno));
+        if (!rc && rename(tmp, path) != 0) rc = tr_err(TR_EIO, "%s: rename failed: %s", path, strerror(errno));
+        if (rc) unlink(tmp);
     }
     free(tmp);
-    return TR_OK;
+    free(real);
+    return rc;
 }
 
 /* ---- RNG: xoshiro256**, seeded through splitmix64 ---- */
@@ -243,6 +255,37 @@ static int json_exact_numbers(cJSON *j) {
         }
     }
     return 0;
+}
+
+struct cJSON *tr_json_parse_line(const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == 0) {
+            tr_err(TR_EFORMAT, "invalid JSON at column %zu (NUL byte)", i + 1);
+            return NULL;
+        }
+        if (s[i] == '\\' && i + 1 < len) {
+            /* escapes come in pairs, so "\\u0000" (an escaped backslash) is not a match */
+            if (s[i + 1] == 'u' && i + 6 <= len && memcmp(s + i + 2, "0000", 4) == 0) {
+                tr_err(TR_EFORMAT, "invalid JSON at column %zu (\\u0000 is not supported)", i + 1);
+                return NULL;
+            }
+            i++;
+        }
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+    if (!j) {
+        tr_err(TR_EFORMAT, "invalid JSON at column %zu", end && end >= s ? (size_t)(end - s) + 1 : (size_t)1);
+        return NULL;
+    }
+    size_t pos = (size_t)(end - s);
+    while (pos < len && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\r' || s[pos] == '\n')) pos++;
+    if (pos < len) {
+        cJSON_Delete(j);
+        tr_err(TR_EFORMAT, "invalid JSON at column %zu (text after the value)", pos + 1);
+        return NULL;
+    }
+    return j;
 }
 
 char *tr_json_print(struct cJSON *root, int formatted) {

@@ -77,20 +77,11 @@ static size_t utf8_seq(const unsigned char *s, size_t left) {
     return n;
 }
 
-/* cJSON neither rejects raw NUL bytes nor "\u0000" (it would silently cut
- * the string there) nor invalid UTF-8, so the raw line is checked first. */
-static int check_bytes(const char *line, size_t len) {
+/* cJSON does not check UTF-8, so the raw line is checked first (NUL bytes,
+ * "\u0000" and text after the value: tr_json_parse_line). */
+static int check_utf8(const char *line, size_t len) {
     const unsigned char *s = (const unsigned char *)line;
     for (size_t i = 0; i < len;) {
-        if (s[i] == 0) return tr_err(TR_EFORMAT, "invalid JSON at column %zu (NUL byte)", i + 1);
-        if (s[i] == '\\' && i + 1 < len && s[i + 1] < 0x80) {
-            /* escapes come in pairs, so "\\u0000" (an escaped backslash) is not a match */
-            if (s[i + 1] == 'u' && i + 6 <= len && memcmp(s + i + 2, "0000", 4) == 0)
-                return tr_err(TR_EFORMAT, "invalid JSON at column %zu (\\u0000 is not supported)",
-                              i + 1);
-            i += 2;
-            continue;
-        }
         size_t n = utf8_seq(s + i, len - i);
         if (n == 0) return tr_err(TR_EFORMAT, "invalid UTF-8 at column %zu", i + 1);
         i += n;
@@ -231,23 +222,10 @@ static void note_unknown(DataReader *r, const char *key) {
 static int parse_record(const char *line, size_t len, int64_t line_no, Record *rec,
                         DataReader *r) {
     memset(rec, 0, sizeof *rec);
-    int rc = check_bytes(line, len);
-    if (rc < 0) return rc;
-
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    if (!root) {
-        size_t col = end && end >= line ? (size_t)(end - line) + 1 : 1;
-        return tr_err(TR_EFORMAT, "invalid JSON at column %zu", col);
-    }
-    {
-        size_t pos = (size_t)(end - line);
-        while (pos < len && is_ws(line[pos])) pos++;
-        if (pos < len) {
-            rc = tr_err(TR_EFORMAT, "invalid JSON at column %zu (text after the value)", pos + 1);
-            goto cleanup;
-        }
-    }
+    cJSON *root = tr_json_parse_line(line, len);
+    if (!root) return TR_EFORMAT;
+    int rc = check_utf8(line, len);
+    if (rc < 0) goto cleanup;
     if (!cJSON_IsObject(root)) {
         rc = tr_err(TR_EFORMAT, "top-level value is not an object (got %s)", type_name(root));
         goto cleanup;
