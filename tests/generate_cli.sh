@@ -132,7 +132,7 @@ expect_fail "unknown flag" "$bin" generate --model "$m" --prompt-ids 5 --bogus 1
 expect_fail "needs a tokenizer" "$bin" generate --model "$notok" --prompt "hello"
 expect_fail "--stop needs a tokenizer" "$bin" generate --model "$notok" --prompt-ids 5 --stop x
 printf '{"prompt": "ok"}\n{"prompt": "broken\n{"prompt": "fine"}\n' >"$work/broken.jsonl"
-expect_fail "broken.jsonl:2: not valid JSON" "$bin" generate --model "$m" --prompts "$work/broken.jsonl"
+expect_fail "broken.jsonl:2: invalid JSON at column" "$bin" generate --model "$m" --prompts "$work/broken.jsonl"
 printf '{"prompt": "ok"}\n\n{"prompt_ids": [1, 999]}\n' >"$work/badid.jsonl"
 expect_fail "badid.jsonl:3: token id 999" "$bin" generate --model "$m" --prompts "$work/badid.jsonl"
 printf '{"prompt": "ok"}\n{"text": "x"}\n' >"$work/nokey.jsonl"
@@ -145,11 +145,47 @@ expect_fail "no prompts" "$bin" generate --model "$m" --prompts "$work/none.json
 expect_fail "longtext.jsonl:1: the prompt has 100 tokens" "$bin" generate --model "$m" --prompts "$work/longtext.jsonl"
 expect_fail "No such file" "$bin" generate --model "$m" --prompts "$work/missing.jsonl"
 expect_fail "--eos" "$bin" generate --model "$m" --prompt-ids 5 --eos 1000
+# what cJSON alone would let through: a second value on the line (its prompt
+# was dropped) and "\u0000" (the string was cut there)
+printf '{"prompt":"Hi"}{"prompt":"Yo"}\n' >"$work/two.jsonl"
+expect_fail "two.jsonl:1: invalid JSON at column 16 (text after the value)" "$bin" generate --model "$m" --prompts "$work/two.jsonl"
+printf '{"prompt":"a\\u0000bcd"}\n' >"$work/nul.jsonl"
+expect_fail "nul.jsonl:1: invalid JSON at column 13 (\\u0000 is not supported)" "$bin" generate --model "$m" --prompts "$work/nul.jsonl"
+# a temperature whose inverse overflows a float is greedy (it gave NaN log-probs)
+"$bin" generate --model "$m" --prompt-ids 72,101 --max-new-tokens 6 --temperature 1e-40 --json >"$work/t40.json" \
+  && "$bin" generate --model "$m" --prompt-ids 72,101 --max-new-tokens 6 --temperature 0 --json >"$work/t0.json" \
+  && "$py" -c 'import json,sys; a,b=[json.loads(open(f).readline()) for f in sys.argv[1:]]; sys.exit(0 if a["ids"]==b["ids"] and a["sample_logprobs"]==[0]*6 else 1)' \
+  "$work/t40.json" "$work/t0.json" && ok || bad "--temperature 1e-40: $(cat "$work/t40.json")"
+# seeds are 64 bits: 2^64-1 is the same seed as -1
+"$bin" generate --model "$m" --prompt "ab" --max-new-tokens 6 --seed 18446744073709551615 --json >"$work/su.json" \
+  && "$bin" generate --model "$m" --prompt "ab" --max-new-tokens 6 --seed -1 --json >"$work/sm.json" \
+  && cmp -s "$work/su.json" "$work/sm.json" && ok || bad "--seed 2^64-1 vs -1"
+expect_fail "--seed: expected an integer in [-2^63, 2^64)" "$bin" generate --model "$m" --prompt-ids 5 --seed 18446744073709551616
+# output that cannot be written is an error, however small
+if [ -w /dev/full ]; then
+  expect_fail "write error" sh -c "'$bin' generate --model '$m' --prompt-ids 5 --max-new-tokens 2 --json >/dev/full"
+  expect_fail "write error on standard output" sh -c "'$bin' score --model '$m' --ids 5,6 --json >/dev/full"
+  expect_fail "write error on standard output" sh -c "'$bin' info --model '$m' >/dev/full"
+fi
 # a KV cache larger than the memory available is refused before it is
 # allocated, with a --slots that fits (nano: 2 KiB per position; 65,536
 # sequences of 1,005 positions at once need 126 GiB)
 "$bin" init --preset nano --out "$work/nano" --seed 1 >/dev/null
 expect_fail "would fit" "$bin" generate --model "$work/nano" --prompt-ids 5,6,7,8,9 --n 65536 --slots 65536 \
   --max-new-tokens 1000
+
+# ids the model has but the tokenizer does not (nano: 512 rows, 264 ids):
+# a byte held for an unfinished character ends there, so a stop string
+# fires only on text that is in the output
+"$bin" generate --model "$work/nano" --prompt "Hi" --n 32 --max-new-tokens 40 --seed 22 --ignore-eos --json \
+  --stop 'ݵ' --stop 'é' --stop 'ß' --stop 'ñ' >"$work/unk.json" \
+  && pyj 'len(L)==32 and all(any(s in d["text"] for s in ("ݵ","é","ß","ñ")) for d in L if d["finish_reason"]=="stop")' "$work/unk.json" \
+  && ok || bad "stop strings with ids unknown to the tokenizer: $(head -c 400 "$work/unk.json")"
+# eval's default --max-new-tokens (128) is capped by a shorter context (64 here)
+printf '{"prompt": "1+1=", "answer": "2"}\n' >"$work/ev.jsonl"
+"$bin" eval --model "$m" --data "$work/ev.jsonl" --n 1 >/dev/null 2>"$work/ev.err" && ok || bad "eval default max-new-tokens on a 64-token context: $(cat "$work/ev.err")"
+expect_fail "--max-new-tokens 100 exceeds the model's context of 64" "$bin" eval --model "$m" --data "$work/ev.jsonl" --max-new-tokens 100
+expect_fail "-:1: invalid JSON at column 6 (text after the value)" sh -c "printf '\"Hi\" junk\n' | '$bin' tokenize --tokenizer '$m' --input -"
+expect_fail "--ids: not a JSON array" "$bin" detokenize --tokenizer "$m" --ids "[72,105],[1]"
 
 finish generate_cli

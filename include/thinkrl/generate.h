@@ -93,7 +93,8 @@ int decode_step(const Model *m, KVCache *kv, int n, const int *slots, const int3
  * order, so the draw depends on z and the Rng only (not on threads or on
  * what else is in the batch). */
 typedef struct {
-    float temperature; /* <= 0: greedy (argmax, the lowest id on ties; no draw) */
+    float temperature; /* <= 0, or so small that 1/T overflows: greedy (argmax,
+                          the lowest id on ties; no draw) */
     int top_k;         /* keep the k most likely tokens; 0: off */
     float top_p;       /* keep the smallest set of most likely tokens whose
                           probability reaches top_p; 1: off */

@@ -24,6 +24,9 @@ int cmd_rl(int argc, char **argv);
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a decimal integer / float flag value; returns 0 on success. */
 int cli_int(const char *s, long long *out);
+/* A 64-bit seed: an integer in [-2^63, 2^64); 2^63 and above are stored as
+ * the negative number with the same bits. */
+int cli_seed(const char *s, long long *out);
 int cli_float(const char *s, double *out);
 /* The body of a config-driven command (sft, rl): parses --config FILE,
  * --out RUN_DIR, --resume RUN_DIR (the run's own config.yaml), key=value

@@ -58,7 +58,7 @@ static int data_gen(int argc, char **argv) {
         if (!strcmp(a, "--n") && more) {
             if (cli_int(argv[++i], &n) || n < 1) { free(kv); return cli_fail("data gen", "--n: expected a positive integer, got '%s'", argv[i]); }
         } else if (!strcmp(a, "--seed") && more) {
-            if (cli_int(argv[++i], &seed)) { free(kv); return cli_fail("data gen", "--seed: expected an integer, got '%s'", argv[i]); }
+            if (cli_seed(argv[++i], &seed)) { free(kv); return cli_fail("data gen", "--seed: expected an integer in [-2^63, 2^64), got '%s'", argv[i]); }
         } else if (!strcmp(a, "--first") && more) {
             if (cli_int(argv[++i], &first) || first < 0) { free(kv); return cli_fail("data gen", "--first: expected an integer >= 0, got '%s'", argv[i]); }
         } else if (!strcmp(a, "--out") && more) {

@@ -15,7 +15,7 @@ static void eval_usage(FILE *f) {
             "  --data FILE          JSONL records with answers (required); the verifier and\n"
             "                       pattern rules come from each record's meta.task\n"
             "  --n K                samples per prompt, 1..64 (default 4)\n"
-            "  --max-new-tokens M   most tokens per response (default 128)\n"
+            "  --max-new-tokens M   most tokens per response (default 128, or the context if shorter)\n"
             "  --temperature T      sampling temperature, 0 = greedy (default 1)\n"
             "  --top-p P            nucleus sampling (default 1 = off)\n"
             "  --top-k K            top-k sampling (default 0 = off)\n"
@@ -33,6 +33,7 @@ static void eval_usage(FILE *f) {
 }
 
 int cmd_eval(int argc, char **argv) {
+    int max_new_set = 0;
     const char *model_dir = NULL, *data = NULL, *tok_path = NULL, *samples = NULL, *json_out = NULL;
     EvalConfig ec;
     eval_config_init(&ec);
@@ -61,16 +62,17 @@ int cmd_eval(int argc, char **argv) {
         } else if (!strcmp(a, "--max-new-tokens") && more) {
             if (cli_int(argv[++i], &iv) || iv < 1 || iv > 1 << 20) return cli_fail("eval", "--max-new-tokens: expected a positive integer, got '%s'", argv[i]);
             ec.max_new_tokens = (int)iv;
+            max_new_set = 1;
         } else if (!strcmp(a, "--limit") && more) {
             if (cli_int(argv[++i], &limit) || limit < 1) return cli_fail("eval", "--limit: expected a positive integer, got '%s'", argv[i]);
         } else if (!strcmp(a, "--seed") && more) {
-            if (cli_int(argv[++i], &iv)) return cli_fail("eval", "--seed: expected an integer, got '%s'", argv[i]);
+            if (cli_seed(argv[++i], &iv)) return cli_fail("eval", "--seed: expected an integer in [-2^63, 2^64), got '%s'", argv[i]);
             ec.seed = (uint64_t)iv;
         } else if (!strcmp(a, "--top-k") && more) {
             if (cli_int(argv[++i], &iv) || iv < 0) return cli_fail("eval", "--top-k: expected an integer >= 0, got '%s'", argv[i]);
             ec.sampler.top_k = (int)iv;
         } else if (!strcmp(a, "--threads") && more) {
-            if (cli_int(argv[++i], &iv) || iv < 1) return cli_fail("eval", "--threads: expected a positive integer, got '%s'", argv[i]);
+            if (cli_int(argv[++i], &iv) || iv < 1 || iv > 4096) return cli_fail("eval", "--threads: expected an integer in [1, 4096], got '%s'", argv[i]);
             tr_set_threads((int)iv);
         } else if (!strcmp(a, "--temperature") && more) {
             if (cli_float(argv[++i], &fv)) return cli_fail("eval", "--temperature: expected a number, got '%s'", argv[i]);
@@ -98,6 +100,16 @@ int cmd_eval(int argc, char **argv) {
         cli_fail("eval", "%s", tr_errmsg());
         dataset_free(&d);
         return 1;
+    }
+    if (ec.max_new_tokens > m.cfg.max_pos) {
+        if (max_new_set) {
+            cli_fail("eval", "--max-new-tokens %d exceeds the model's context of %d tokens", ec.max_new_tokens,
+                     m.cfg.max_pos);
+            model_free(&m);
+            dataset_free(&d);
+            return 1;
+        }
+        ec.max_new_tokens = m.cfg.max_pos; /* the default: responses end with the context */
     }
     if (tok_load(&tok, tok_path ? tok_path : model_dir)) {
         cli_fail("eval", "%s", tr_errmsg());
@@ -129,7 +141,11 @@ int cmd_eval(int argc, char **argv) {
                 cli_json_string(sf, t, strlen(t));
                 fprintf(sf, "}\n");
             }
-        fclose(sf);
+        int bad = ferror(sf);
+        if (fclose(sf) != 0 || bad) {
+            cli_fail("eval", "%s: write error", samples);
+            goto out_res;
+        }
     }
     if (json_out) {
         char *buf = NULL;
@@ -139,10 +155,10 @@ int cmd_eval(int argc, char **argv) {
             eval_print_json(&r.sum, &r.ps, mem);
             fclose(mem);
         }
-        int bad = !mem || tr_write_file_atomic(json_out, buf, len);
+        int bad = !mem ? tr_err(TR_ENOMEM, "%s: out of memory", json_out) : tr_write_file_atomic(json_out, buf, len);
         free(buf);
         if (bad) {
-            cli_fail("eval", "%s: cannot write", json_out);
+            cli_fail("eval", "%s", tr_errmsg());
             goto out_res;
         }
     }

@@ -119,9 +119,9 @@ static const char *parse_id_list(const char *s, TokIds *v) {
 
 /* One JSONL line into p; returns NULL or an error message. */
 static const char *parse_line(const char *line, size_t len, GenPrompt *p) {
-    cJSON *j = cJSON_ParseWithLength(line, len);
+    cJSON *j = tr_json_parse_line(line, len);
     const char *err = NULL;
-    if (!j) return "not valid JSON";
+    if (!j) return tr_errmsg();
     if (cJSON_IsString(j)) {
         p->text = strdup(j->valuestring);
     } else if (!cJSON_IsObject(j)) {
@@ -209,6 +209,7 @@ typedef struct {
     TokStream *streams;   /* (nseq) when stop strings or streaming need text */
     const char **piece;   /* (nseq) text the last token added */
     size_t *piece_len;
+    char (*unk)[32];      /* (nseq) the piece of an id the tokenizer does not know */
     StopStrings *stops;   /* NULL without stop strings */
     int io_error;
 } GenCtx;
@@ -291,8 +292,7 @@ static void print_sample(GenCtx *g, int seq) {
         fputc('\n', f);
     }
     free(text);
-    if (ferror(f)) g->io_error = 1;
-    fflush(f);
+    if (fflush(f) != 0 || ferror(f)) g->io_error = 1;
 }
 
 static void gen_on_token(void *ctx, int seq, int32_t tok) {
@@ -301,8 +301,16 @@ static void gen_on_token(void *ctx, int seq, int32_t tok) {
     g->piece[seq] = "";
     g->piece_len[seq] = 0;
     if (tok_stream_push(&g->streams[seq], tok, &g->piece[seq], &g->piece_len[seq])) {
-        g->piece[seq] = "\xEF\xBF\xBD"; /* an id the tokenizer does not know */
-        g->piece_len[seq] = 3;
+        /* an id the tokenizer does not know (a padded model vocabulary):
+         * as decode_text, bytes held for an unfinished character end there,
+         * then U+FFFD for the id */
+        const char *rest = "";
+        size_t rl = 0;
+        if (tok_stream_finish(&g->streams[seq], &rest, &rl) || rl > sizeof g->unk[seq] - 4) rl = 0;
+        memcpy(g->unk[seq], rest, rl);
+        memcpy(g->unk[seq] + rl, "\xEF\xBF\xBD", 4);
+        g->piece[seq] = g->unk[seq];
+        g->piece_len[seq] = rl + 3;
     }
     if (g->stream && seq == 0 && g->piece_len[seq]) {
         fwrite(g->piece[seq], 1, g->piece_len[seq], stdout);
@@ -395,7 +403,7 @@ int cmd_generate(int argc, char **argv) {
             if (cli_int(v, &top_k) || top_k < 0 || top_k > (1 << 30))
                 return cli_fail("generate", "--top-k: expected an integer >= 0, got '%s'", v);
         } else if (!strcmp(a, "--seed")) {
-            if (cli_int(v, &seed)) return cli_fail("generate", "--seed: expected an integer, got '%s'", v);
+            if (cli_seed(v, &seed)) return cli_fail("generate", "--seed: expected an integer in [-2^63, 2^64), got '%s'", v);
         } else if (!strcmp(a, "--slots")) {
             if (cli_int(v, &slots) || slots < 1 || slots > 65536)
                 return cli_fail("generate", "--slots: expected an integer in [1, 65536], got '%s'", v);
@@ -406,10 +414,10 @@ int cmd_generate(int argc, char **argv) {
             if (cli_float(v, &temperature) || !(temperature >= 0 && temperature < 1e30))
                 return cli_fail("generate", "--temperature: expected a number >= 0, got '%s'", v);
         } else if (!strcmp(a, "--top-p")) {
-            if (cli_float(v, &top_p) || !(top_p > 0 && top_p <= 1))
+            if (cli_float(v, &top_p) || !((float)top_p > 0 && top_p <= 1)) /* as a float too */
                 return cli_fail("generate", "--top-p: expected a number in (0, 1], got '%s'", v);
         } else if (!strcmp(a, "--min-p")) {
-            if (cli_float(v, &min_p) || !(min_p >= 0 && min_p < 1))
+            if (cli_float(v, &min_p) || !(min_p >= 0 && (float)min_p < 1))
                 return cli_fail("generate", "--min-p: expected a number in [0, 1), got '%s'", v);
         } else {
             generate_usage(stderr);
@@ -602,7 +610,8 @@ int cmd_generate(int argc, char **argv) {
         g.streams = calloc((size_t)nseq, sizeof *g.streams);
         g.piece = calloc((size_t)nseq, sizeof *g.piece);
         g.piece_len = calloc((size_t)nseq, sizeof *g.piece_len);
-        if (!g.streams || !g.piece || !g.piece_len) {
+        g.unk = calloc((size_t)nseq, sizeof *g.unk);
+        if (!g.streams || !g.piece || !g.piece_len || !g.unk) {
             rc = cli_fail("generate", "out of memory");
             goto cleanup;
         }
@@ -650,7 +659,7 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_fail("generate", "%s", tr_errmsg());
         goto cleanup;
     }
-    if (g.io_error || fflush(stdout)) {
+    if (g.io_error || fflush(stdout) != 0 || ferror(stdout)) {
         rc = cli_fail("generate", "write error: %s", strerror(errno));
         goto cleanup;
     }
@@ -666,6 +675,7 @@ cleanup:
     free(g.streams);
     free(g.piece);
     free(g.piece_len);
+    free(g.unk);
     if (have_ss) stopstr_free(&ss);
     if (out) {
         rollout_free(out, g.nseq);

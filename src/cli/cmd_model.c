@@ -39,7 +39,7 @@ int cmd_init(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--dtype")) dtype = v;
         else if (!strcmp(a, "--seed")) {
-            if (cli_int(v, &seed)) return cli_fail("init", "--seed: expected an integer, got '%s'", v);
+            if (cli_seed(v, &seed)) return cli_fail("init", "--seed: expected an integer in [-2^63, 2^64), got '%s'", v);
         } else if (!strcmp(a, "--std")) {
             if (cli_float(v, &std) || !(std >= 0)) return cli_fail("init", "--std: expected a number >= 0, got '%s'", v);
         } else

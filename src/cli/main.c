@@ -2,6 +2,7 @@
  * cmd_*.c file per command. No logic of its own beyond the table. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -47,6 +48,26 @@ int cli_int(const char *s, long long *out) {
     return 0;
 }
 
+int cli_seed(const char *s, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!errno && end != s && !*end) {
+        *out = v;
+        return 0;
+    }
+    if (*s == '-' || *s == '+' || (*s >= '0' && *s <= '9')) {
+        errno = 0;
+        unsigned long long u = strtoull(s, &end, 10);
+        if (*s != '-' && !errno && end != s && !*end) {
+            uint64_t b = u;
+            memcpy(out, &b, sizeof b); /* 2^63..2^64-1: the same 64 bits as -2^63..-1 */
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int cli_float(const char *s, double *out) {
     char *end;
     errno = 0;
@@ -83,7 +104,16 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], COMMANDS[i].name)) {
+            int rc = COMMANDS[i].fn(argc - 1, argv + 1);
+            /* whatever the command printed must have reached standard
+             * output: a full disk or a closed pipe is a failure */
+            errno = 0;
+            int e = fflush(stdout) != 0 ? errno : 0;
+            if (!rc && (e || ferror(stdout)))
+                rc = cli_fail(argv[1], "write error on standard output: %s", e ? strerror(e) : "a write failed");
+            return rc;
+        }
     fprintf(stderr, "thinkrl: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -123,7 +123,9 @@ int32_t sampler_sample(const SamplerConfig *sc, const float *z, int V, Rng *rng,
     int32_t best = 0;
     for (int i = 1; i < V; i++)
         if (z[i] > z[best]) best = i;
-    if (sc->temperature <= 0.0f || sc->top_k == 1) {
+    /* greedy also when 1/T overflows (T below ~3e-39): exp((z - max) / T)
+     * would be 0 * inf = NaN for the best token */
+    if (sc->temperature <= 0.0f || sc->top_k == 1 || !isfinite(1.0f / sc->temperature)) {
         if (lp_sample) *lp_sample = 0.0f;
         return best;
     }
