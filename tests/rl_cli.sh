@@ -30,6 +30,22 @@ for kv in rollout.n=0 rollout.prompts=-3 optim.lr=nan optim.lr=inf train.micro_b
           max_memory=lots; do
   expect_fail "${kv%%=*}" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" "${common[@]}" "$kv"
 done
+# settings that would run and learn nothing, or fail only later, refused up front
+while IFS='|' read -r msg kvs; do
+  read -r -a kva <<<"$kvs"
+  expect_fail "$msg" "$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/x" "${common[@]}" "${kva[@]}"
+done <<'EOF'
+critic.warmup: there is no critic to warm up with algo.adv=grpo|critic.warmup=2
+rollout.n: dr_grpo needs at least 2 responses per prompt|algo.adv=dr_grpo rollout.n=1
+rollout.n: reinforce_pp_baseline needs at least 2|algo.adv=reinforce_pp_baseline rollout.n=1
+reinforce_pp whitens the advantages over the batch|algo.adv=reinforce_pp kl.beta=0 rollout.n=1 rollout.prompts=1
+optim.beta1: 1 is out of range 0..<1|optim.beta1=1
+optim.eps: 0 is out of range 0<..|optim.eps=0
+rollout.top_p: 0 is out of range 0<..1|rollout.top_p=0
+loss.eps_low: 1 is out of range 0..<1|loss.eps_low=1
+rrs.kl_max: kl.beta = 0 computes no KL|rrs.kl_max=0.1 kl.beta=0
+reward.spec: every weight is 0|reward.spec=accuracy:0,format:0
+EOF
 : >"$work/empty.jsonl"
 expect_fail "empty.jsonl: no records" "$bin" rl --out "$work/x" model.path="$base" data.train="$work/empty.jsonl"
 expect_fail "exceed the model's context of 4096 tokens (first: record arith-0" "$bin" rl \
@@ -275,6 +291,9 @@ PY
   expect_fail "checkpoint state: ${edit%%=*}" "$bin" rl --resume "$work/grpo.e" train.steps=8
 done
 
+# resuming with a critic the run never had names the cause
+expect_fail "no critic in the checkpoint (the run was not started with algo.adv=gae)" "$bin" rl --resume "$work/grpo.b" \
+  algo.adv=gae train.steps=8
 # a checkpoint with a damaged file is refused, not half-loaded
 printf 'x' >>"$work/grpo.b/ckpt/$ck/optim.safetensors"
 expect_fail "checksum" "$bin" rl --resume "$work/grpo.b" train.steps=8

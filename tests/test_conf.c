@@ -131,6 +131,12 @@ static void test_bad_schema(void) {
     static const ConfField bad_range[] = {
         {"a", CONF_FLOAT, offsetof(Cfg, optim_lr), "0", "x", "1..0"},
     };
+    static const ConfField bad_open[] = {
+        {"a", CONF_FLOAT, offsetof(Cfg, optim_lr), "0", "x", "<..1"},
+    };
+    static const ConfField open_def[] = {
+        {"a", CONF_FLOAT, offsetof(Cfg, optim_lr), "1", "x", "0..<1"},
+    };
     struct {
         ConfSchema s;
         const char *msg;
@@ -140,6 +146,8 @@ static void test_bad_schema(void) {
         {{key_and_section, 2, "s"}, "cannot also be a section"},
         {{dup, 2, "s"}, "duplicate key a"},
         {{bad_range, 1, "s"}, "bad range '1..0'"},
+        {{bad_open, 1, "s"}, "bad range '<..1'"},
+        {{open_def, 1, "s"}, "a: 1 is out of range 0..<1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         memset(&c, 0, sizeof c);
@@ -202,6 +210,29 @@ static void test_set(void) {
               contains(tr_errmsg(), "data.max_len: 0 is out of range 1..65536"),
           "max_len: %s", tr_errmsg());
     CHECK(conf_set(&schema, &c, "data.max_len", "65537") == TR_EINVAL, "max_len hi");
+    /* Open ends: "lo<.." and "..<hi" leave the bound out. */
+    {
+        static const ConfField ofl[] = {
+            {"p", CONF_FLOAT, offsetof(Cfg, optim_lr), "0.5", "x", "0<..<1"},
+            {"n", CONF_INT, offsetof(Cfg, seed), "3", "x", "2<..<5"},
+        };
+        ConfSchema os = {ofl, 2, "open"};
+        Cfg o;
+        memset(&o, 0, sizeof o);
+        CHECK(conf_defaults(&os, &o) == TR_OK, "open-range defaults: %s", tr_errmsg());
+        static const char *const fbad[] = {"0", "1", "-0.0", "nan"};
+        for (int i = 0; i < 4; i++)
+            CHECK(conf_set(&os, &o, "p", fbad[i]) == TR_EINVAL && o.optim_lr == 0.5, "p = %s accepted", fbad[i]);
+        CHECK(str_eq(tr_errmsg(), "p: nan is out of range 0<..<1") || contains(tr_errmsg(), "expected a number"),
+              "msg %s", tr_errmsg());
+        CHECK(conf_set(&os, &o, "p", "1e-300") == TR_OK && conf_set(&os, &o, "p", "0.9999999") == TR_OK, "p inside");
+        CHECK(conf_set(&os, &o, "n", "2") == TR_EINVAL && str_eq(tr_errmsg(), "n: 2 is out of range 2<..<5"),
+              "n = 2: %s", tr_errmsg());
+        CHECK(conf_set(&os, &o, "n", "5") == TR_EINVAL, "n = 5 accepted");
+        CHECK(conf_set(&os, &o, "n", "3") == TR_OK && conf_set(&os, &o, "n", "4") == TR_OK && o.seed == 4,
+              "n inside");
+        conf_free(&os, &o);
+    }
     CHECK(conf_set(&schema, &c, "data.max_len", "65536") == TR_OK && c.data_max_len == 65536,
           "max_len hi inclusive");
     CHECK(conf_set(&schema, &c, "optim.warmup", "-1") == TR_EINVAL, "warmup < 0");

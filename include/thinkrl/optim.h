@@ -29,6 +29,9 @@ double grad_norm(const float *g, size_t n);
  * coef = max_norm / (norm + 1e-6), applied when < 1). Returns the norm
  * before clipping. max_norm <= 0 disables clipping. */
 double grad_clip(float *g, size_t n, double max_norm);
+/* grad_clip over the two buffers as one vector (a model and its value
+ * head); n2 may be 0. */
+double grad_clip2(float *g1, size_t n1, float *g2, size_t n2, double max_norm);
 
 typedef enum { SCHED_CONSTANT = 0, SCHED_LINEAR, SCHED_COSINE } SchedKind;
 typedef struct {

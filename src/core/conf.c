@@ -213,12 +213,14 @@ static int utf8_valid(const char *s) {
 /* ----------------------------------------------------------------- ranges */
 
 typedef struct {
-    int lo_set, hi_set;
+    int lo_set, hi_set, lo_open, hi_open;
     double lo, hi;
     int64_t ilo, ihi;
 } Range;
 
-/* "lo..hi" of an INT / FLOAT field; 0 with nothing set when it has none. */
+/* "lo..hi" of an INT / FLOAT field, either end may be left out; "lo<.."
+ * and "..<hi" leave the bound itself out (0<..1 is (0, 1]). 0 with nothing
+ * set when it has none. */
 static int range_parse(const ConfField *f, Range *r) {
     memset(r, 0, sizeof *r);
     if (!f->choices || (f->type != CONF_INT && f->type != CONF_FLOAT)) return 0;
@@ -230,6 +232,16 @@ static int range_parse(const ConfField *f, Range *r) {
     memcpy(lo, f->choices, nl);
     lo[nl] = 0;
     memcpy(hi, dd + 2, nh + 1);
+    if (nl && lo[nl - 1] == '<') {
+        r->lo_open = 1;
+        lo[--nl] = 0;
+        if (!nl) return -1;
+    }
+    if (nh && hi[0] == '<') {
+        r->hi_open = 1;
+        memmove(hi, hi + 1, nh--);
+        if (!nh) return -1;
+    }
     if (nl) {
         r->lo_set = 1;
         if (f->type == CONF_INT ? parse_i64(lo, &r->ilo) : parse_f64(lo, &r->lo)) return -1;
@@ -241,6 +253,16 @@ static int range_parse(const ConfField *f, Range *r) {
     if (r->lo_set && r->hi_set && (f->type == CONF_INT ? r->ilo > r->ihi : r->lo > r->hi))
         return -1;
     return 0;
+}
+
+static int out_of_range(const Range *r, double v) {
+    return (r->lo_set && (r->lo_open ? !(v > r->lo) : !(v >= r->lo))) ||
+           (r->hi_set && (r->hi_open ? !(v < r->hi) : !(v <= r->hi)));
+}
+
+static int out_of_irange(const Range *r, int64_t v) {
+    return (r->lo_set && (r->lo_open ? v <= r->ilo : v < r->ilo)) ||
+           (r->hi_set && (r->hi_open ? v >= r->ihi : v > r->ihi));
 }
 
 static int range_err(const ConfField *f, const char *val) {
@@ -308,7 +330,7 @@ static int set_field(const ConfField *f, void *obj, const char *val, int is_null
         int64_t v;
         if (!fits || parse_i64(t, &v) != 0)
             return tr_err(TR_EINVAL, "%s: expected an integer, got '%s'", f->key, show(val, sh));
-        if ((r.lo_set && v < r.ilo) || (r.hi_set && v > r.ihi)) return range_err(f, t);
+        if (out_of_irange(&r, v)) return range_err(f, t);
         memcpy(p, &v, sizeof v);
         return TR_OK;
     }
@@ -316,7 +338,7 @@ static int set_field(const ConfField *f, void *obj, const char *val, int is_null
         double v;
         if (!fits || parse_f64(t, &v) != 0)
             return tr_err(TR_EINVAL, "%s: expected a number, got '%s'", f->key, show(val, sh));
-        if ((r.lo_set && v < r.lo) || (r.hi_set && v > r.hi)) return range_err(f, t);
+        if (out_of_range(&r, v)) return range_err(f, t);
         memcpy(p, &v, sizeof v);
         return TR_OK;
     }

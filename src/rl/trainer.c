@@ -67,7 +67,7 @@ static const ConfField RL_FIELDS[] = {
     FLD("rollout.n", CONF_INT, group, "8", "responses per prompt (G)", "1..256"),
     FLD("rollout.max_new_tokens", CONF_INT, max_new_tokens, "64", "generation limit per response", "1..1048576"),
     FLD("rollout.temperature", CONF_FLOAT, temperature, "1.0", "sampling temperature (log-probs for the loss are always at 1)", "0.."),
-    FLD("rollout.top_p", CONF_FLOAT, top_p, "1.0", "nucleus sampling (1: off)", "0..1"),
+    FLD("rollout.top_p", CONF_FLOAT, top_p, "1.0", "nucleus sampling (1: off)", "0<..1"),
     FLD("rollout.top_k", CONF_INT, top_k, "0", "top-k sampling (0: off)", "0..1000000"),
     FLD("rollout.slots", CONF_INT, slots, "0", "sequences decoded together (0: min(responses, 64)); fewer need a smaller KV cache and decode slower", "0..65536"),
     FLD("rollout.pack", CONF_BOOL, rollout_pack, "true", "pack the policy's weights once per rollout for the decode products (faster; one more copy of the weights while generating)", NULL),
@@ -103,7 +103,7 @@ static const ConfField RL_FIELDS[] = {
     FLD("algo.lambda_critic", CONF_FLOAT, lambda_critic, "1.0", "gae: lambda of the critic targets", "0..1"),
     FLD("algo.vapo_alpha", CONF_FLOAT, vapo_alpha, "0", "gae: length-adaptive lambda_actor = 1 - 1/(alpha len) (VAPO 0.05; 0: off)", "0.."),
     FLD("algo.std_population", CONF_BOOL, std_population, "false", "grpo std and whitening divide by n (not n - 1)", NULL),
-    FLD("loss.eps_low", CONF_FLOAT, eps_low, "0.2", "clip range below 1", "0..1"),
+    FLD("loss.eps_low", CONF_FLOAT, eps_low, "0.2", "clip range below 1", "0..<1"),
     FLD("loss.eps_high", CONF_FLOAT, eps_high, "0.2", "clip range above 1 (DAPO clip-higher: 0.28)", "0.."),
     FLD("loss.dual_clip", CONF_FLOAT, dual_clip, "0", "dual-clip bound c for negative advantages (0: off; else > 1, 3 typical)", "0.."),
     FLD("loss.agg", CONF_ENUM, loss_agg, "seq-mean-token-mean", "loss aggregation", "token-mean|seq-mean-token-mean|seq-mean-token-sum-norm"),
@@ -138,9 +138,9 @@ static const ConfField RL_FIELDS[] = {
     FLD("train.grad_clip", CONF_FLOAT, grad_clip, "1.0", "max global gradient norm (0: off)", "0.."),
     FLD("train.seed", CONF_INT, seed, "1", "seed of the run (prompt order, sampling, minibatch order)", NULL),
     FLD("optim.lr", CONF_FLOAT, lr, "1e-4", "policy learning rate (real models: ~1e-6)", "0.."),
-    FLD("optim.beta1", CONF_FLOAT, beta1, "0.9", "AdamW beta1", "0..1"),
-    FLD("optim.beta2", CONF_FLOAT, beta2, "0.99", "AdamW beta2", "0..1"),
-    FLD("optim.eps", CONF_FLOAT, eps, "1e-8", "AdamW epsilon", "0.."),
+    FLD("optim.beta1", CONF_FLOAT, beta1, "0.9", "AdamW beta1", "0..<1"),
+    FLD("optim.beta2", CONF_FLOAT, beta2, "0.99", "AdamW beta2", "0..<1"),
+    FLD("optim.eps", CONF_FLOAT, eps, "1e-8", "AdamW epsilon", "0<.."),
     FLD("optim.weight_decay", CONF_FLOAT, weight_decay, "0", "decoupled weight decay (matrices only)", "0.."),
     FLD("optim.schedule", CONF_ENUM, schedule, "constant", "learning-rate schedule after warmup", "constant|linear|cosine"),
     FLD("optim.warmup", CONF_INT, warmup, "0", "linear warmup steps", "0.."),
@@ -164,8 +164,18 @@ int rl_config_check(const RlConfig *c) {
     if ((!c->data_train || !*c->data_train) && (!c->data_task || !*c->data_task))
         return tr_err(TR_EINVAL, "data.train: set a prompt file, or data.task");
     AdvKind k = (AdvKind)adv_parse(c->adv);
-    if ((k == ADV_GRPO || k == ADV_RLOO) && c->group < 2)
+    /* a baseline from the group itself: with one response the advantage is 0 */
+    if ((k == ADV_GRPO || k == ADV_DR_GRPO || k == ADV_RLOO || k == ADV_REINFORCE_PP_BASELINE) && c->group < 2)
         return tr_err(TR_EINVAL, "rollout.n: %s needs at least 2 responses per prompt", c->adv);
+    if (k == ADV_REINFORCE_PP && c->prompts * c->group < 2)
+        return tr_err(TR_EINVAL, "rollout.prompts x rollout.n: reinforce_pp whitens the advantages over the batch, "
+                                 "which needs at least 2 responses");
+    if (c->critic_warmup > 0 && k != ADV_GAE)
+        return tr_err(TR_EINVAL, "critic.warmup: there is no critic to warm up with algo.adv=%s (only gae has one)",
+                      c->adv);
+    if (c->rrs_kl_max > 0 && !(c->kl_beta > 0) && strcmp(c->adv, "fdpg")) /* f-DPG keeps its base as reference */
+        return tr_err(TR_EINVAL, "rrs.kl_max: kl.beta = 0 computes no KL to the reference (set kl.beta > 0, or "
+                                 "rrs.kl_max=0)");
     if (!strcmp(c->sampler, "dynamic") && c->group < 2)
         return tr_err(TR_EINVAL, "sampler.kind: dynamic sampling needs rollout.n >= 2");
     if (c->dual_clip != 0 && c->dual_clip <= 1) return tr_err(TR_EINVAL, "loss.dual_clip: must be 0 (off) or > 1, got %g", c->dual_clip);
@@ -1046,15 +1056,18 @@ static int update(Run *r, const Roll *g, const Packed *pk, Micro *m, double lr, 
             /* guard: no optimiser moves on a non-finite loss or gradient;
              * rl_step decides (skip, roll back, stop) */
             double gn = 0, cg = 0;
+            /* the value head is clipped (and its norm counted) with the
+             * model it sits on: the policy trunk when shared, else the critic */
+            const size_t nv = r->has_crit ? (size_t)r->vh.C + 1 : 0;
             if (!isfinite(us->loss + us->vloss - loss0)) us->nf_what = "the loss";
+            if (!us->nf_what && nv && tr_first_nonfinite(r->vh.g, nv) < nv) us->nf_what = "the value head gradient";
             if (!us->nf_what && (train_policy || (r->has_crit && r->shared)) &&
-                !isfinite(gn = grad_clip(r->pol.grads, r->pol.n_params, c->grad_clip)))
+                !isfinite(gn = grad_clip2(r->pol.grads, r->pol.n_params, r->shared ? r->vh.g : NULL,
+                                          r->shared ? nv : 0, c->grad_clip)))
                 us->nf_what = "the policy gradient";
             if (!us->nf_what && r->has_crit && !r->shared &&
-                !isfinite(cg = grad_clip(r->crit.grads, r->crit.n_params, c->grad_clip)))
+                !isfinite(cg = grad_clip2(r->crit.grads, r->crit.n_params, r->vh.g, nv, c->grad_clip)))
                 us->nf_what = "the critic gradient";
-            if (!us->nf_what && r->has_crit && tr_first_nonfinite(r->vh.g, (size_t)r->vh.C + 1) <= (size_t)r->vh.C)
-                us->nf_what = "the value head gradient";
             if (us->nf_what) {
                 us->nonfinite = 1;
                 if (!isfinite(gn)) us->gnorm = us->gnorm_max = gn;
@@ -1502,6 +1515,8 @@ static int load_critic(Run *r, const char *ck, const cJSON *state) {
     char p[4400];
     snprintf(p, sizeof p, "%s/critic.safetensors", ck);
     StFile f;
+    if (access(p, F_OK) != 0)
+        return tr_err(TR_EFORMAT, "%s: no critic in the checkpoint (the run was not started with algo.adv=gae)", ck);
     int rc = st_open(&f, p);
     if (rc) return rc;
     size_t C1 = (size_t)r->vh.C + 1;
@@ -1651,7 +1666,13 @@ static int setup_algo(Run *r) {
     r->snap_on = c->rrs_rollback || r->guard == GUARD_ROLLBACK;
     reward_set_init(&r->rs);
     int rc = reward_set_parse(&r->rs, c->reward);
-    return rc ? tr_err_ctx(rc, "reward.spec") : TR_OK;
+    if (rc) return tr_err_ctx(rc, "reward.spec");
+    int any = r->fdpg; /* f-DPG's pointwise and distributional targets have their own specs */
+    for (int i = 0; i < r->rs.n; i++) any |= r->rs.term[i].weight != 0;
+    if (!any)
+        return tr_err(TR_EINVAL, "reward.spec: every weight is 0, so every reward would be 0 and nothing would be "
+                                 "learned");
+    return TR_OK;
 }
 
 static int setup_tokenizer(Run *r) {
@@ -2396,7 +2417,7 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
             if (r.fd.target == FDPG_TILT) fprintf(log, "exp(r / %g)", r.fd.beta);
             fprintf(log, "; %s\n", r.fd.offline ? "offline (proposal q, replaced when pi is closer to p)" : "online (q = pi)");
         }
-        if (r.use_ads || r.use_queue) {
+        if (r.use_ads || c->rrs_groups || c->rrs_rollback) { /* not for a queue kept only for guard rollbacks */
             fprintf(log, "rl: taco:");
             if (r.use_ads)
                 fprintf(log, " ads sampler (ema %g, floor %g, park after %lld, re-test every %lld steps);", c->ads_ema,
@@ -2410,6 +2431,9 @@ int rl_train(const RlConfig *c, const char *run_dir, int resume, FILE *log) {
             fprintf(log, "\n");
         }
     }
+    if (c->eval_every > 0 && r.ev.n == 0)
+        fprintf(log, "rl: note: eval.every is set, but there are no held-out prompts (data.eval, data.n_eval): "
+                     "no eval\n");
     if (!resume && c->eval_every > 0 && r.ev.n > 0) { /* the starting point of the eval curve */
         cJSON *mj = cJSON_CreateObject();
         double acc;

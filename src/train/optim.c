@@ -59,18 +59,25 @@ double grad_norm(const float *g, size_t n) {
     return sqrt(s);
 }
 
-double grad_clip(float *g, size_t n, double max_norm) {
-    double norm = grad_norm(g, n);
+static void scale(float *g, size_t n, float cf) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) g[i] *= cf;
+}
+
+double grad_clip2(float *g1, size_t n1, float *g2, size_t n2, double max_norm) {
+    double a = grad_norm(g1, n1), b = n2 ? grad_norm(g2, n2) : 0.0;
+    double norm = n2 ? sqrt(a * a + b * b) : a;
     if (max_norm > 0) {
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0) {
-            float cf = (float)coef;
-#pragma omp parallel for simd schedule(static)
-            for (size_t i = 0; i < n; i++) g[i] *= cf;
+            scale(g1, n1, (float)coef);
+            if (n2) scale(g2, n2, (float)coef);
         }
     }
     return norm;
 }
+
+double grad_clip(float *g, size_t n, double max_norm) { return grad_clip2(g, n, NULL, 0, max_norm); }
 
 float sched_lr(const Sched *s, int64_t step) {
     if (s->warmup > 0 && step < s->warmup) return s->lr * (float)(step + 1) / (float)s->warmup;
