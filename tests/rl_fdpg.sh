@@ -27,6 +27,8 @@ expect_fail "fdpg.features" "$bin" rl --out "$work/x" "${common[@]}" fdpg.target
 expect_fail "out of reach" "$bin" rl --out "$work/x" "${common[@]}" fdpg.target=distributional \
   "fdpg.features=contains(words=zebra):0.5" fdpg.fit_samples=32
 expect_fail "beta" "$bin" rl --out "$work/x" "${common[@]}" fdpg.target=tilt fdpg.beta=0
+expect_fail "fdpg.beta: tilting by exp(r / beta) needs beta >= 1e-9 (got 1e-17)" "$bin" rl --out "$work/x" "${common[@]}" \
+  fdpg.target=tilt fdpg.beta=1e-17
 
 # exact resume: 6 straight == 3 + resume + 3
 same_run() {  # NAME extra...

@@ -37,7 +37,10 @@ int fdpg_config_check(const RlConfig *c) {
                                      "e.g. contains(words='She|her'):0.5");
         break;
     case FDPG_TILT:
-        if (!(c->fdpg_beta > 0)) return tr_err(TR_EINVAL, "fdpg.beta: tilting by exp(r / beta) needs beta > 0");
+        /* r / beta is carried in log space next to log Z: below 1e-9 their
+         * sum loses the digits that tell samples apart */
+        if (!(c->fdpg_beta >= 1e-9))
+            return tr_err(TR_EINVAL, "fdpg.beta: tilting by exp(r / beta) needs beta >= 1e-9 (got %g)", c->fdpg_beta);
         break;
     default: return tr_err(TR_EINVAL, "fdpg.target: '%s' is not pointwise, distributional or tilt", c->fdpg_target);
     }
