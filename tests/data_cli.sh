@@ -86,6 +86,12 @@ done
 : >"$work/empty.jsonl"
 expect_fail "empty.jsonl: no records" "$bin" sft --config "$work/sft.yaml" --out "$work/x" $tiny data.task= \
   data.train="$work/empty.jsonl"
+expect_fail "train.epochs: 0 passes with train.steps 0" "$bin" sft --config "$work/sft.yaml" --out "$work/x" $tiny \
+  train.steps=0 train.epochs=0
+# records whose prompt fills train.seq_len are left out, and the log says how many
+"$bin" sft --config "$work/sft.yaml" --out "$work/short" $tiny train.seq_len=8 train.steps=1 >"$work/short.log" 2>&1 \
+  && grep -Eq "; [0-9]+ left out with no target token within train.seq_len 8 \([0-9]+ training, [0-9]+ held out\)" \
+  "$work/short.log" && ok || bad "sft: records left out not reported: $(head -2 "$work/short.log")"
 grep -q "^sft:  activations" "$work/sft1.log" && grep -q "^sft:  total" "$work/sft1.log" && ok \
   || bad "sft memory plan: $(grep '^sft: ' "$work/sft1.log")"
 expect_fail "memory plan: the run needs" "$bin" sft --config "$work/sft.yaml" --out "$work/x" $tiny max_memory=1M

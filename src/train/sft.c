@@ -84,6 +84,7 @@ typedef struct {
     int32_t *len, *np;  /* length, prompt tokens (targets start there) */
     int64_t n, cap, n_ids, cap_ids;
     int64_t n_trunc;
+    int64_t n_empty; /* records left out: nothing to predict within the row */
 } Docs;
 
 static void docs_free(Docs *d) {
@@ -95,12 +96,18 @@ static void docs_free(Docs *d) {
 }
 
 static int docs_add(Docs *d, const int32_t *ids, size_t n, size_t np, int T) {
-    if (n < 2) return TR_OK; /* nothing to predict */
+    if (n < 2) { /* nothing to predict */
+        d->n_empty++;
+        return TR_OK;
+    }
     if (n > (size_t)T) {
         n = (size_t)T;
         d->n_trunc++;
     }
-    if (np >= n) return TR_OK; /* the prompt alone fills the row: no target left */
+    if (np >= n) { /* the prompt alone fills the row: no target left */
+        d->n_empty++;
+        return TR_OK;
+    }
     if (d->n == d->cap) {
         int64_t cap = d->cap ? d->cap * 2 : 1024;
         int64_t *o = realloc(d->off, (size_t)cap * sizeof *o);
@@ -452,6 +459,8 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
     if (strcmp(c->max_memory, "off") && memplan_parse_size(c->max_memory, &mm))
         return tr_err(TR_EINVAL, "max_memory: expected a size such as 16G, 512M or 0 (the memory available), or off; "
                                  "got '%s'", c->max_memory);
+    if (c->steps == 0 && !(c->epochs > 0))
+        return tr_err(TR_EINVAL, "train.epochs: 0 passes with train.steps 0 leaves nothing to train (set either)");
     if (c->threads > 0) tr_set_threads((int)c->threads);
     if ((rc = ckpt_mkdirs(run_dir))) return rc;
     if ((rc = setup_tokenizer(c, run_dir, &tok, tok_dir, sizeof tok_dir))) goto cleanup;
@@ -484,6 +493,9 @@ int sft_run(const SftConfig *c, const char *run_dir, int resume, FILE *log) {
         fprintf(log, "sft: %lld training documents (%lld tokens), %lld held out, loaded in %.1fs", (long long)train.n,
                 (long long)train.n_ids, (long long)ev.n, tr_time() - t0);
         if (train.n_trunc) fprintf(log, "; %lld truncated to %d tokens", (long long)train.n_trunc, T);
+        if (train.n_empty + ev.n_empty)
+            fprintf(log, "; %lld left out with no target token within train.seq_len %d (%lld training, %lld held out)",
+                    (long long)(train.n_empty + ev.n_empty), T, (long long)train.n_empty, (long long)ev.n_empty);
         fprintf(log, "\n");
     }
     if ((rc = plan_memory(c, &m, guard == 1, log, &plan_bytes))) goto cleanup;
