@@ -942,6 +942,27 @@ static void test_exec_failures(void) {
         reward_set_free(&s);
     }
 
+    /* a verifier that answered and exits at EOF: the child it left
+     * running in its process group is killed with the group */
+    {
+        RewardSet s;
+        int rc = exec_set(&s, "ok.py child", NULL);
+        CHECK(rc == TR_OK, "%s", tr_errmsg());
+        long pid = reward_exec_pid(&s, 0);
+        Record r = mkrec(R36);
+        RewardCtx c = ctx_of("x", &r);
+        double v;
+        CHECK(reward_score(&s, &c, &v, NULL, NULL) == TR_OK, "ok with child: %s", tr_errmsg());
+        record_free(&r);
+        reward_set_free(&s);
+        int live = 1;
+        for (int k = 0; k < 100 && live; k++) {
+            live = live_in_group(pid);
+            if (live) usleep(10000);
+        }
+        CHECK(live == 0, "orderly stop: process group %ld still has %d live members", pid, live);
+    }
+
     /* a program that does not exist fails at configuration */
     {
         RewardSet s;

@@ -1110,14 +1110,29 @@ static void sleep_ms(int ms) {
     }
 }
 
+/* Reaps the verifier after killing what is left of its process group
+ * (children it started and did not wait for). Until it is reaped its pid,
+ * the group's id, cannot be reused, so the kill reaches only its group. */
+static void reap_group(Exec *e, int *status) {
+    kill(-e->pid, SIGKILL);
+    while (waitpid(e->pid, status, 0) < 0 && errno == EINTR) {
+    }
+}
+
 /* Waits up to `secs` for the verifier to exit (draining its stderr);
  * returns 1 with *status when it did. */
 static int wait_exit(Exec *e, double secs, int *status) {
     double end = tr_time() + secs;
     for (;;) {
-        pid_t r = waitpid(e->pid, status, WNOHANG);
-        if (r == e->pid || (r < 0 && errno == ECHILD)) {
-            if (r < 0) *status = 0;
+        siginfo_t si;
+        si.si_pid = 0;
+        int r = waitid(P_PID, (id_t)e->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (r < 0 && errno == ECHILD) {
+            *status = 0;
+            return 1;
+        }
+        if (r == 0 && si.si_pid == e->pid) {
+            reap_group(e, status);
             return 1;
         }
         drain_err(e);
@@ -1140,12 +1155,8 @@ static void exec_reset(Exec *e) {
 static void exec_kill(Exec *e) {
     if (e->pid > 0) {
         int st;
-        if (waitpid(e->pid, &st, WNOHANG) == 0) {
-            kill(-e->pid, SIGKILL);
-            kill(e->pid, SIGKILL);
-            while (waitpid(e->pid, &st, 0) < 0 && errno == EINTR) {
-            }
-        }
+        kill(e->pid, SIGKILL);
+        reap_group(e, &st);
     }
     exec_reset(e);
 }

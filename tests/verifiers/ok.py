@@ -6,9 +6,15 @@ answers {"reward": x} per line:
   meta.want == "tokens": x = n_tokens + 0.25 * truncated;
   meta.want == "prompt": x = len(prompt) (prompt null: -1).
 Lines are decoded as strict UTF-8, so invalid bytes in a request kill it.
+With the argument "child" it first starts a child (sleep) it never waits for.
 It logs to stderr on every request (the caller must drain stderr)."""
 import json
+import subprocess
 import sys
+
+if len(sys.argv) > 1 and sys.argv[1] == "child":
+    # a helper it starts and never waits for: gone when the caller stops it
+    subprocess.Popen(["sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 for raw in sys.stdin.buffer:
     req = json.loads(raw.decode("utf-8"))
