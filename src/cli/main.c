@@ -1,5 +1,6 @@
 /* thinkrl command-line entry: dispatches `thinkrl <command> [flags]` to one
- * cmd_*.c file per command. No logic of its own beyond the table. */
+ * cmd_*.c file per command, then checks that what the command printed
+ * reached standard output; the flag parsers the commands share. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -56,10 +57,10 @@ int cli_seed(const char *s, long long *out) {
         *out = v;
         return 0;
     }
-    if (*s == '-' || *s == '+' || (*s >= '0' && *s <= '9')) {
+    if (*s == '+' || (*s >= '0' && *s <= '9')) { /* strtoull would wrap a '-' */
         errno = 0;
         unsigned long long u = strtoull(s, &end, 10);
-        if (*s != '-' && !errno && end != s && !*end) {
+        if (!errno && end != s && !*end) {
             uint64_t b = u;
             memcpy(out, &b, sizeof b); /* 2^63..2^64-1: the same 64 bits as -2^63..-1 */
             return 0;
