@@ -297,4 +297,26 @@ expect_fail "no critic in the checkpoint (the run was not started with algo.adv=
 # a checkpoint with a damaged file is refused, not half-loaded
 printf 'x' >>"$work/grpo.b/ckpt/$ck/optim.safetensors"
 expect_fail "checksum" "$bin" rl --resume "$work/grpo.b" train.steps=8
+# SIGTERM to thinkrl takes the exec verifier's process group along (it runs
+# in a group of its own, which a terminal's Ctrl-C does not reach)
+hang="$src/tests/verifiers/hang.py"
+"$bin" rl --config "$src/configs/rl_grpo_arith.yaml" --out "$work/sig" "${common[@]}" \
+  "reward.spec=exec(cmd='python3 $hang child',timeout=120):1" >"$work/sig.log" 2>&1 &
+rlpid=$!
+# the verifier that got a request: thinkrl's newest hang.py child, once its sleep runs
+vpid=
+for _ in $(seq 600); do
+  v=$(pgrep -n -P "$rlpid" -f "$hang child")
+  [ -n "$v" ] && ps -eo pgid=,args= | awk -v g="$v" '$1 == g && $2 == "sleep"' | grep -q . && { vpid=$v; break; }
+  sleep 0.1
+done
+sleep 0.5
+kill -TERM "$rlpid"; wait "$rlpid"; st=$?
+left=0
+for _ in $(seq 50); do
+  left=$(ps -eo pgid=,stat= | awk -v g="${vpid:-0}" '$1 == g && $2 !~ /^Z/' | wc -l) # zombies: init's to reap
+  [ "$left" = 0 ] && break; sleep 0.1
+done
+[ -n "$vpid" ] && [ "$st" = 143 ] && [ "$left" = 0 ] && ok \
+  || bad "SIGTERM: verifier '$vpid', exit $st, $left processes left in its group: $(tail -2 "$work/sig.log")"
 finish rl_cli

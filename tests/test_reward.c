@@ -552,6 +552,14 @@ static void test_custom(void) {
               strstr(tr_errmsg(), "reward 'nanfn' returned nan"),
           "NaN value: %s", tr_errmsg());
     reward_set_free(&s);
+    /* finite values whose weighted sum leaves the float range the trainers use */
+    reward_set_init(&s);
+    CHECK(reward_set_parse(&s, "length(max=4,cache=2):1,format:1e39") == TR_OK, "%s", tr_errmsg());
+    RewardCtx f = ctx_of("<think>a</think><answer>b</answer>", NULL);
+    CHECK(reward_score(&s, &f, &total, NULL, NULL) != TR_OK &&
+              strstr(tr_errmsg(), "reward 'format' (weight 1e+39) gave 1") && strstr(tr_errmsg(), "beyond the float range"),
+          "huge weight: %s", tr_errmsg());
+    reward_set_free(&s);
 }
 
 /* Random responses glued from the pieces the parsers care about: every

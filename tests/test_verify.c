@@ -283,6 +283,15 @@ static void test_answer(void) {
     CHECK(verify_answer(NULL, 3, "x") == 0, "NULL got");
     CHECK(verify_answer("x", 1, NULL) == 0, "NULL ref");
     CHECK(verify_answer("1000abc", 4, "1,000") == 1, "length respected");
+    { /* integers compare digit for digit at any length (70 digits here) */
+        char a[80], b[80];
+        for (int i = 0; i < 70; i++) a[i] = (char)('0' + (i + 1) % 10);
+        a[70] = 0;
+        memcpy(b, a, sizeof a);
+        b[69] = (char)(b[69] + 1);
+        CHECK(verify_answer(a, strlen(a), b) == 0, "70-digit integers one apart compare equal");
+        CHECK(verify_answer(a, strlen(a), a) == 1, "a 70-digit integer against itself");
+    }
 }
 
 static void test_expr(void) {

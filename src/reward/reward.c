@@ -7,6 +7,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
@@ -1110,11 +1111,54 @@ static void sleep_ms(int ms) {
     }
 }
 
+/* Verifiers alive in this process, so that a SIGINT, SIGTERM or SIGHUP to
+ * thinkrl takes their process groups along: each runs in a group of its
+ * own, which a Ctrl-C in the terminal does not reach. The handler is
+ * installed only where the signal still has its default action (a program
+ * embedding the library keeps its own). */
+#define EXEC_LIVE_MAX 64
+static pid_t exec_live[EXEC_LIVE_MAX];
+
+static void exec_on_signal(int sig) {
+    for (int i = 0; i < EXEC_LIVE_MAX; i++) {
+        pid_t p = __atomic_load_n(&exec_live[i], __ATOMIC_RELAXED);
+        if (p > 0) kill(-p, SIGKILL);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void exec_track(pid_t pid) {
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+        struct sigaction old;
+        if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler == SIG_DFL && !(old.sa_flags & SA_SIGINFO)) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = exec_on_signal;
+            sigemptyset(&sa.sa_mask);
+            sigaction(sigs[k], &sa, NULL);
+        }
+    }
+    for (int i = 0; i < EXEC_LIVE_MAX; i++) {
+        pid_t none = 0;
+        if (__atomic_compare_exchange_n(&exec_live[i], &none, pid, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
+    }
+}
+
+static void exec_untrack(pid_t pid) {
+    for (int i = 0; i < EXEC_LIVE_MAX; i++) {
+        pid_t p = pid;
+        if (__atomic_compare_exchange_n(&exec_live[i], &p, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
+    }
+}
+
 /* Reaps the verifier after killing what is left of its process group
  * (children it started and did not wait for). Until it is reaped its pid,
  * the group's id, cannot be reused, so the kill reaches only its group. */
 static void reap_group(Exec *e, int *status) {
     kill(-e->pid, SIGKILL);
+    exec_untrack(e->pid);
     while (waitpid(e->pid, status, 0) < 0 && errno == EINTR) {
     }
 }
@@ -1128,6 +1172,7 @@ static int wait_exit(Exec *e, double secs, int *status) {
         si.si_pid = 0;
         int r = waitid(P_PID, (id_t)e->pid, &si, WEXITED | WNOHANG | WNOWAIT);
         if (r < 0 && errno == ECHILD) {
+            exec_untrack(e->pid);
             *status = 0;
             return 1;
         }
@@ -1236,6 +1281,7 @@ static int exec_start(Exec *e) {
         goto done;
     }
     e->pid = pid;
+    exec_track(pid);
     e->to_fd = in[1];
     e->from_fd = out[0];
     e->err_fd = err[0];
@@ -2029,6 +2075,13 @@ int reward_score_batch(RewardSet *s, const RewardCtx *c, int n, double *total, d
         for (int i = 0; i < n; i++) {
             total[i] += t->weight * col[i];
             if (values) values[(size_t)i * (size_t)s->n + (size_t)j] = col[i];
+            /* the trainers hold rewards as floats */
+            if (!(fabs(total[i]) <= FLT_MAX)) {
+                rc = tr_err(TR_EINVAL, "reward '%s' (weight %g) gave %g%s: the weighted sum %g is beyond the float "
+                                       "range (3.4e38) the trainers use",
+                            t->def->name, t->weight, col[i], n > 1 ? " for a response" : "", total[i]);
+                goto done;
+            }
         }
     }
 done:

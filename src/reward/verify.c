@@ -361,10 +361,13 @@ int verify_answer(const char *got, size_t n, const char *ref) {
     if (verify_number(got + gb, ge - gb, &a) && verify_number(ref + rb, re - rb, &b)) {
         /* two integers compare digit for digit: a double tolerance would let
          * a long answer that is off by one pass */
-        char da[64], db[64];
-        if (int_digits(got + gb, ge - gb, da, sizeof da) && int_digits(ref + rb, re - rb, db, sizeof db))
-            return strcmp(da, db) == 0;
-        return num_equal(a, b);
+        size_t ca = ge - gb + 3, cb = re - rb + 3; /* any length: "-", the digits, NUL */
+        char *da = malloc(ca), *db = malloc(cb);
+        int ints = da && db && int_digits(got + gb, ge - gb, da, ca) && int_digits(ref + rb, re - rb, db, cb);
+        int eq = ints ? strcmp(da, db) == 0 : num_equal(a, b);
+        free(da);
+        free(db);
+        return eq;
     }
     return text_equal(got, gb, ge, ref, rb, re);
 }
