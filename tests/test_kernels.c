@@ -154,6 +154,93 @@ static void test_matmul_packed(Rng *r) {
         }
 }
 
+/* ---- tr_sgemm (the AVX-512 product behind matmul) ----
+ * Against a double-accumulating product: every transpose pair, shapes that
+ * cross the register tile (6 x 64) and the K (256), row (48) and column
+ * (1024) blocks with short tails, strides wider than the matrix, alpha,
+ * beta 0 over a C full of NaN (C must not be read), beta 1 and 0.5; each
+ * output within 1e-6 of the sum of its terms' magnitudes (the scale of
+ * fp32 rounding in a K-term sum; a wrong term is off by O(1)). Then
+ * the property the thread split relies on: computing the rows or the
+ * columns in two parts gives the same bits as one call. */
+static void sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, double *mag) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0, m = 0;
+            for (int k = 0; k < K; k++) {
+                double t = (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                           (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                s += t;
+                m += fabs(t);
+            }
+            float *c = C + (size_t)i * ldc + j;
+            double cb = beta == 0.0f ? 0.0 : (double)beta * *c;
+            *c = (float)(alpha * s + cb);
+            mag[(size_t)i * N + j] = fabs(alpha) * m + fabs(cb);
+        }
+}
+
+static void test_sgemm(Rng *r) {
+    if (!tr_sgemm_available()) {
+        printf("  tr_sgemm: not built for this target (OpenBLAS serves matmul)\n");
+        return;
+    }
+    const int shapes[][3] = {{1, 1, 1},     {5, 17, 3},     {6, 64, 256},  {7, 65, 257}, {49, 130, 600},
+                             {97, 63, 31},  {13, 1100, 40}, {50, 16, 513}, {2, 1030, 9}};
+    const float params[][2] = {{1.0f, 0.0f}, {0.75f, 1.0f}, {-1.5f, 0.5f}};
+    char what[128];
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int t = 0; t < 4; t++)
+            for (int pi = 0; pi < 3; pi++) {
+                const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2], ta = t & 1, tb = t >> 1;
+                const float alpha = params[pi][0], beta = params[pi][1];
+                /* strides wider than the rows by 3 */
+                const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 3, ldc = N + 3;
+                float *A = tu_randn(r, (size_t)(ta ? K : M) * lda, 1), *B = tu_randn(r, (size_t)(tb ? N : K) * ldb, 1);
+                float *C0 = tu_randn(r, (size_t)M * ldc, 1), *ref = malloc((size_t)M * ldc * 4),
+                      *got = malloc((size_t)M * ldc * 4);
+                double *mag = malloc((size_t)M * N * sizeof(double));
+                if (beta == 0.0f)
+                    for (size_t i = 0; i < (size_t)M * ldc; i++) C0[i] = NAN;
+                memcpy(ref, C0, (size_t)M * ldc * 4);
+                memcpy(got, C0, (size_t)M * ldc * 4);
+                sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, ref, ldc, mag);
+                CHECK(tr_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, got, ldc) == 0, "tr_sgemm failed");
+                double worst = 0, ma = 0, pad_ok = 1;
+                for (int i = 0; i < M; i++) {
+                    for (int j = 0; j < N; j++) {
+                        const double d = fabs((double)got[(size_t)i * ldc + j] - ref[(size_t)i * ldc + j]);
+                        const double e = d / (1e-6 * mag[(size_t)i * N + j] + 1e-30);
+                        if (!(e <= worst)) worst = e; /* NaN stays */
+                        if (d > ma) ma = d;
+                    }
+                    /* the 3 padding columns of each C row are left alone */
+                    for (int j = N; j < ldc; j++)
+                        if (memcmp(&got[(size_t)i * ldc + j], &C0[(size_t)i * ldc + j], 4)) pad_ok = 0;
+                }
+                snprintf(what, sizeof what, "tr_sgemm %dx%dx%d t%d%d a %g b %g", M, N, K, ta, tb, alpha, beta);
+                if (pi == 0) printf("  ref %-41s max |diff| %.3g\n", what, ma);
+                CHECK(worst <= 1.0, "%s: differs from the double product (max |diff| %.3g, %.3g of the bound)",
+                      what, ma, worst);
+                CHECK(pad_ok, "%s: wrote outside the N columns of C", what);
+                /* split rows at m2 and columns at n2: same bits */
+                float *part = malloc((size_t)M * ldc * 4);
+                const int m2 = M / 2, n2 = N / 3;
+                memcpy(part, C0, (size_t)M * ldc * 4);
+                tr_sgemm(ta, tb, m2, N, K, alpha, A, lda, B, ldb, beta, part, ldc);
+                tr_sgemm(ta, tb, M - m2, N, K, alpha, ta ? A + m2 : A + (size_t)m2 * lda, lda, B, ldb, beta,
+                         part + (size_t)m2 * ldc, ldc);
+                CHECK(memcmp(part, got, (size_t)M * ldc * 4) == 0, "%s: a row split changes bits", what);
+                memcpy(part, C0, (size_t)M * ldc * 4);
+                tr_sgemm(ta, tb, M, n2, K, alpha, A, lda, B, ldb, beta, part, ldc);
+                tr_sgemm(ta, tb, M, N - n2, K, alpha, A, lda, tb ? B + (size_t)n2 * ldb : B + n2, ldb, beta,
+                         part + n2, ldc);
+                CHECK(memcmp(part, got, (size_t)M * ldc * 4) == 0, "%s: a column split changes bits", what);
+                free(A); free(B); free(C0); free(ref); free(got); free(part); free(mag);
+            }
+}
+
 /* ---- rope ---- */
 typedef struct {
     int N, stride, HS;
@@ -316,6 +403,7 @@ int main(void) {
     test_rmsnorm(&r);
     test_matmul(&r);
     test_matmul_packed(&r);
+    test_sgemm(&r);
     test_rope(&r);
     test_swiglu(&r);
     test_attention(&r);

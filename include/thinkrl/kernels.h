@@ -29,6 +29,14 @@ void matmul_forward(float *out, const float *inp, const float *W, const float *b
 /* dinp (overwritten, or += when accumulate; may be NULL), dW (+=), dbias (+=, may be NULL). */
 void matmul_backward(float *dinp, float *dW, float *dbias, const float *dout, const float *inp,
                      const float *W, int N, int IN, int OUT, int accumulate);
+/* C (M, N) = alpha op(A) op(B) + beta C, row-major, single-threaded; op
+ * transposes when trans* is set. thinkrl's own AVX-512 product, built when
+ * the compiler targets AVX-512 (tr_sgemm_available() says so); -1 when it
+ * is not built or its packing buffers cannot be allocated, C untouched.
+ * Each output is summed over k in one order whatever M and N are split. */
+int tr_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+int tr_sgemm_available(void);
 /* Weights packed for matmul_packed: W (OUT, IN) as panels of WP_NR output
  * columns, each (IN, WP_NR), the last zero-padded. wpack_floats gives the
  * size of dst. Packing costs one pass over W; it pays when the same weights

@@ -71,10 +71,19 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
 }
 
 /* ---- matmul through sgemm; W is (OUT, IN) as in HF checkpoints ----
- * BLAS runs single-threaded (OpenBLAS's OpenMP build does so inside a
- * parallel region); the threads split the output by rows or columns here,
+ * Each product runs single-threaded (OpenBLAS's OpenMP build does so inside
+ * a parallel region); the threads split the output by rows or columns here,
  * which measured 2-4x faster than OpenBLAS's own threading on the skinny
- * products of small models. */
+ * products of small models. The product is thinkrl's own AVX-512 one
+ * (sgemm.c) where the build targets AVX-512, OpenBLAS's otherwise or when
+ * its buffers cannot be had. */
+
+static void gemm_one(int transA, int transB, int M, int Nc, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    if (tr_sgemm(transA, transB, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0) return;
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, Nc,
+                K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 /* C (M, Nc) = alpha op(A) op(B) + beta C, split over threads along M or Nc. */
 static void gemm_split(int transA, int transB, int M, int Nc, int K, float alpha, const float *A,
@@ -83,8 +92,7 @@ static void gemm_split(int transA, int transB, int M, int Nc, int K, float alpha
     double work = (double)M * Nc * K;
     if (nt > 1 && work < 32768.0 * 8) nt = 1;
     if (nt == 1) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_one(transA, transB, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     int split_m = M >= Nc;
@@ -98,14 +106,11 @@ static void gemm_split(int transA, int transB, int M, int Nc, int K, float alpha
         if (d0 < d1) {
             if (split_m) {
                 const float *a = transA ? A + d0 : A + (size_t)d0 * lda;
-                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                            transB ? CblasTrans : CblasNoTrans, d1 - d0, Nc, K, alpha, a, lda, B, ldb,
-                            beta, C + (size_t)d0 * ldc, ldc);
+                gemm_one(transA, transB, d1 - d0, Nc, K, alpha, a, lda, B, ldb, beta, C + (size_t)d0 * ldc,
+                         ldc);
             } else {
                 const float *b = transB ? B + (size_t)d0 * ldb : B + d0;
-                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                            transB ? CblasTrans : CblasNoTrans, M, d1 - d0, K, alpha, A, lda, b, ldb,
-                            beta, C + d0, ldc);
+                gemm_one(transA, transB, M, d1 - d0, K, alpha, A, lda, b, ldb, beta, C + d0, ldc);
             }
         }
     }
