@@ -83,7 +83,9 @@ f = lambda k, a, b: sum(x[k] for x in m[a:b]) / (b - a)
 kl0, kl1, tv0, tv1 = med("fdpg/kl_p_pi", 0, 10), med("fdpg/kl_p_pi", 30, 40), med("fdpg/tv_p_pi", 0, 10), med("fdpg/tv_p_pi", 30, 40)
 r0, r1 = f("fdpg/reward", 0, 10), f("fdpg/reward", 30, 40)
 print("%s: KL(p||pi) %.3f -> %.3f, TV %.3f -> %.3f, E_pi[acc] %.3f -> %.3f" % (sys.argv[2], kl0, kl1, tv0, tv1, r0, r1))
-sys.exit(0 if kl1 < kl0 - 0.1 and tv1 < tv0 - 0.05 and r1 > r0 else 1)
+# KL must fall by a third or more of where it started (the start varies with
+# the sampled prompts: 0.23-0.29 over the divergences)
+sys.exit(0 if kl1 < 0.65 * kl0 and tv1 < tv0 - 0.05 and r1 > r0 else 1)
 PY
 done
 finish rl_fdpg

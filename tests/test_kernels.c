@@ -157,7 +157,8 @@ static void test_matmul_packed(Rng *r) {
 /* ---- tr_sgemm (the AVX-512 product behind matmul) ----
  * Against a double-accumulating product: every transpose pair, shapes that
  * cross the register tile (6 x 64) and the K (256), row (48) and column
- * (1024) blocks with short tails, strides wider than the matrix, alpha,
+ * (1024) blocks with short tails, the half-width panels of products at
+ * most 32 wide (12 x 32 tiles), strides wider than the matrix, alpha,
  * beta 0 over a C full of NaN (C must not be read), beta 1 and 0.5; each
  * output within 1e-6 of the sum of its terms' magnitudes (the scale of
  * fp32 rounding in a K-term sum; a wrong term is off by O(1)). Then
@@ -187,7 +188,8 @@ static void test_sgemm(Rng *r) {
         return;
     }
     const int shapes[][3] = {{1, 1, 1},     {5, 17, 3},     {6, 64, 256},  {7, 65, 257}, {49, 130, 600},
-                             {97, 63, 31},  {13, 1100, 40}, {50, 16, 513}, {2, 1030, 9}};
+                             {97, 63, 31},  {13, 1100, 40}, {50, 16, 513}, {2, 1030, 9},
+                             {25, 32, 70},  {30, 33, 100}};
     const float params[][2] = {{1.0f, 0.0f}, {0.75f, 1.0f}, {-1.5f, 0.5f}};
     char what[128];
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)

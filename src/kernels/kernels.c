@@ -295,11 +295,11 @@ void attention_forward(float *out, float *lse, const float *qkv, const AttnShape
                     attn_tile_range(s, b, t0, t1, &lo, &hi);
                     int nq = t1 - t0, nk = hi - lo;
                     float *o = out + ((size_t)b * T + t0) * A + h * HS;
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HS, scale,
+                    gemm_one(0, 1, nq, nk, HS, scale,
                                 base + (size_t)t0 * QKV + h * HS, QKV, K + (size_t)lo * QKV, QKV, 0.0f,
                                 S, nk);
                     attn_softmax_rows(s, b, t0, t1, lo, hi, S, nk, l, 1);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HS, nk, 1.0f, S, nk,
+                    gemm_one(0, 0, nq, HS, nk, 1.0f, S, nk,
                                 Vv + (size_t)lo * QKV, QKV, 0.0f, o, A);
                 }
             }
@@ -341,10 +341,10 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         const float *Q = base + (size_t)t0 * QKV + h * HS;
                         const float *dO = dout + ((size_t)b * T + t0) * A + h * HS;
                         const float *O = out + ((size_t)b * T + t0) * A + h * HS;
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HS, scale, Q, QKV,
+                        gemm_one(0, 1, nq, nk, HS, scale, Q, QKV,
                                     K + (size_t)lo * QKV, QKV, 0.0f, P, nk);
                         attn_softmax_rows(s, b, t0, t1, lo, hi, P, nk, (float *)l, 0);
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HS, 1.0f, dO, A,
+                        gemm_one(0, 1, nq, nk, HS, 1.0f, dO, A,
                                     Vv + (size_t)lo * QKV, QKV, 0.0f, dP, nk);
                         for (int i = 0; i < nq; i++) D[i] = dotf(dO + (size_t)i * A, O + (size_t)i * A, HS);
                         /* dS = P (dP - D) scale, written over dP */
@@ -355,11 +355,11 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                             for (int k = 0; k < nk; k++) dr[k] = pr[k] * (dr[k] - di) * scale;
                         }
                         /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HS, nk, 1.0f, dP, nk,
+                        gemm_one(0, 0, nq, HS, nk, 1.0f, dP, nk,
                                     K + (size_t)lo * QKV, QKV, 0.0f, dbase + (size_t)t0 * QKV + h * HS, QKV);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, nq, 1.0f, dP, nk, Q,
+                        gemm_one(1, 0, nk, HS, nq, 1.0f, dP, nk, Q,
                                     QKV, 1.0f, dK + (size_t)lo * QKV, QKV);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, nq, 1.0f, P, nk, dO,
+                        gemm_one(1, 0, nk, HS, nq, 1.0f, P, nk, dO,
                                     A, 1.0f, dV + (size_t)lo * QKV, QKV);
                     }
                 }
