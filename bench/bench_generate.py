@@ -183,6 +183,7 @@ def main():
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", ""),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
     })
+    res.update(torchenv.blas_info())
     if args.json:
         print(json.dumps(res))
     else:

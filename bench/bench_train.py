@@ -40,7 +40,9 @@ def import_torch(threads):
 
 
 def thread_env():
-    return {k.lower(): os.environ.get(k, "") for k in THREAD_ENV}
+    res = {k.lower(): os.environ.get(k, "") for k in THREAD_ENV}
+    res.update(torchenv.blas_info())
+    return res
 
 
 def load_weights(d):

@@ -237,6 +237,7 @@ def main():
     res["steps"] = [{k: round(v, 4) for k, v in s.items()} for s in steps]
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
     res.update({k.lower(): os.environ.get(k, "") for k in torchenv.THREAD_ENV})
+    res.update(torchenv.blas_info())
     print(json.dumps(res) if a.json else
           "torch mean of %d timed steps: %s" % (len(steps), " ".join("%s %.2f" % kv for kv in mean.items())))
     return 0

@@ -3,7 +3,12 @@
 OpenBLAS and OpenMP read their thread counts at load time, and with the
 default active wait their threads spin against each other on 2 cores
 (measured 10-25x slower), so the environment is set before the import unless
-the caller already set it."""
+the caller already set it.
+
+OpenBLAS picks its kernels by CPU model when it loads, unless
+OPENBLAS_CORETYPE names one; blas_info() tells which it runs, so every
+reference line says what its products ran on (bench/torchblas.sh decides the
+environment the references get)."""
 import os
 import sys
 
@@ -22,3 +27,16 @@ def import_torch(threads):
     import stio
     torch.set_num_threads(threads)
     return torch, F, pm, stio
+
+
+def blas_info():
+    """The OpenBLAS kernel family this process runs and the OPENBLAS_CORETYPE
+    it was given ("" when OpenBLAS detected the CPU itself)."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        core = lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        core = "unknown (not OpenBLAS)"
+    return {"blas_core": core, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "")}
