@@ -25,18 +25,20 @@ trap 'rm -rf "$work"' EXIT
 field() { sed -n "s/.*\"$2\": *\([-0-9.e]*\).*/\1/p" <<<"$1"; }
 
 echo "== generation: $P prompts x $T tokens, $N new tokens each (temperature 1, eos ignored), $threads threads =="
-peak=$(field "$("$build/bench/bench_train" --sgemm-peak --threads "$threads")" gflops)
-echo "sgemm peak (2048^3, $threads threads): $peak GFLOP/s; GF/s below counts the matrix products of each new token"
+. "$here/torchblas.sh"
+read -r peak peak_what <<<"$(sgemm_peak "$build" "$threads")"
+echo "sgemm peak (2048^3, $threads threads): $peak GFLOP/s (best of: $peak_what); GF/s below counts the matrix products of each new token"
 echo "(ceiling: the ratio thinkrl would reach running those products at sgemm peak with nothing else to do)"
-printf "%-6s %14s %12s %7s %8s %8s %16s %14s %7s\n" model thinkrl_tok/s torch_tok/s ratio GF/s ceiling thinkrl_b1_tok/s torch_b1_tok/s ratio
+printf "%-6s %14s %12s %7s %8s %8s %16s %14s %7s %s\n" model thinkrl_tok/s torch_tok/s ratio GF/s ceiling thinkrl_b1_tok/s torch_b1_tok/s ratio torch_kernels
 for preset in $presets; do
   "$build/thinkrl" init --preset "$preset" --out "$work/$preset" --seed 1 >/dev/null
   c=$("$build/bench/bench_generate" --model "$work/$preset" --prompts "$P" --prompt-len "$T" --new "$N" --threads "$threads")
-  t=$("$py" "$here/bench_generate.py" --model "$work/$preset" --prompts "$P" --prompt-len "$T" --new "$N" --threads "$threads" --json | tail -n 1)
+  t=$(torch_env "$py" "$here/bench_generate.py" --model "$work/$preset" --prompts "$P" --prompt-len "$T" --new "$N" --threads "$threads" --json | tail -n 1)
   ct=$(field "$c" tokens_per_s); tt=$(field "$t" tokens_per_s)
   cb=$(field "$c" batch1_tokens_per_s); tb=$(field "$t" batch1_tokens_per_s)
   gf=$(field "$c" gemm_gflops); fpt=$(field "$c" flops_per_token)
-  awk -v p="$preset" -v ct="$ct" -v tt="$tt" -v cb="$cb" -v tb="$tb" -v gf="$gf" -v fpt="$fpt" -v pk="$peak" 'BEGIN {
-    printf "%-6s %14.0f %12.0f %6.2fx %8.1f %7.1fx %16.0f %14.0f %6.2fx\n", p, ct, tt, ct/tt, gf, pk*1e9/(fpt*tt), cb, tb, cb/tb }'
+  kt=$(sed -n 's/.*"blas_core": *"\([^"]*\)".*/\1/p' <<<"$t")
+  awk -v p="$preset" -v ct="$ct" -v tt="$tt" -v cb="$cb" -v tb="$tb" -v gf="$gf" -v fpt="$fpt" -v pk="$peak" -v kt="$kt" 'BEGIN {
+    printf "%-6s %14.0f %12.0f %6.2fx %8.1f %7.1fx %16.0f %14.0f %6.2fx %s\n", p, ct, tt, ct/tt, gf, pk*1e9/(fpt*tt), cb, tb, cb/tb, kt }'
 done
 echo "targets: >= 10x PyTorch on micro, >= 5x on mini (batched new tokens/s)"

@@ -57,13 +57,14 @@ trap 'rm -rf "$work"' EXIT
 
 echo "== GRPO step on micro: 16 prompts x 8 responses x 64 new tokens (eos ignored), micro-batch 32, $threads threads =="
 echo "thinkrl OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(OpenMP default)}; torch OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}"
-peak=$("$build/bench/bench_train" --sgemm-peak --threads "$threads" | sed -n 's/.*"gflops": *\([-0-9.e]*\).*/\1/p')
+. "$here/torchblas.sh"
+read -r peak peak_what <<<"$(sgemm_peak "$build" "$threads")"
 "$build/thinkrl" init --preset micro --out "$work/model" --seed 1 >/dev/null
 "$build/thinkrl" rl --config "$root/configs/rl_grpo_arith.yaml" --out "$work/run" model.path="$work/model" \
   data.task=arith "data.task_options=digits=3 ops=add" rollout.prompts=16 rollout.n=8 rollout.max_new_tokens=64 \
   rollout.ignore_eos=true train.steps="$steps" train.micro_batch=32 eval.every=0 ckpt.every=0 log.samples=0 \
   threads="$threads" >"$work/rl.log" 2>&1 || { cat "$work/rl.log" >&2; exit 1; }
-t=$("$py" "$here/grpo_ref.py" --model "$work/model" --prompts 16 --n 8 --new 64 --micro-batch 32 --digits 3 \
+t=$(torch_env "$py" "$here/grpo_ref.py" --model "$work/model" --prompts 16 --n 8 --new 64 --micro-batch 32 --digits 3 \
   --steps "$tsteps" --warmup 1 --threads "$threads" --json | tail -n 1)
 "$py" - "$work/run/metrics.jsonl" "$t" "$work/model/config.json" "$peak" <<'EOF'
 import json, sys
@@ -93,6 +94,8 @@ pm = L * (C * (NH + 2 * KVH) * HS + NH * HS * C + 3 * C * Fd) + V * C
 rows, T = 128, torch["prompt_len"] + 64 - 1
 fl = {"gen_s": 2 * pm * rows * T, "ref_s": 2 * pm * rows * T, "update_s": 6 * pm * rows * T}
 pk = float(sys.argv[4]) * 1e9
+print("torch's products ran on OpenBLAS %s (OPENBLAS_CORETYPE %s)" % (torch.get("blas_core", "?"),
+      torch.get("openblas_coretype") or "unset: OpenBLAS detected the CPU"))
 print("sgemm peak %.1f GFLOP/s; torch GFLOP/s: generate %.1f, reference %.1f, update %.1f; thinkrl: %.1f, %.1f, %.1f"
       % ((pk / 1e9,) + tuple(fl[k] / torch[k] / 1e9 for k in ("gen_s", "ref_s", "update_s"))
          + tuple(fl[k] / mean(k) / 1e9 for k in ("gen_s", "ref_s", "update_s"))))
