@@ -278,6 +278,15 @@ static void scores_one(float *s, const float *q, const float *Kb, int HS, int nk
         v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
         for (int e = 0; e < HS; e++) {
             const float qe = q[e];
+            /* the next four blocks, a line each per e: the cache is read
+             * from memory once per step, and its streams are short (one
+             * slot and head), so the hardware prefetcher starts late */
+            if (b + 4 < nfull) {
+                __builtin_prefetch(k0 + 4 * bs + e * KB);
+                __builtin_prefetch(k1 + 4 * bs + e * KB);
+                __builtin_prefetch(k2 + 4 * bs + e * KB);
+                __builtin_prefetch(k3 + 4 * bs + e * KB);
+            }
             a0 += qe * ld16(k0 + e * KB);
             a1 += qe * ld16(k1 + e * KB);
             a2 += qe * ld16(k2 + e * KB);
@@ -311,6 +320,9 @@ static void weighted_values(float *o, const float *p, const float *V, int HS, in
         v16 a0 = {0}, a1 = {0};
         for (int k = 0; k < nk; k++) {
             const float pk = p[k], *vr = V + (size_t)k * HS + d0;
+            /* 16 rows ahead (a prefetch past the row count is harmless) */
+            __builtin_prefetch(vr + 16 * (size_t)HS);
+            __builtin_prefetch(vr + 16 * (size_t)HS + 16);
             a0 += pk * ld16(vr);
             a1 += pk * ld16(vr + 16);
         }
