@@ -766,6 +766,19 @@ static void test_exec_ok(void) {
     rc = reward_score(&s, &c[0], &one, NULL, NULL);
     CHECK(rc == TR_OK && one == 8.5, "after restart: %g (%s)", one, rc ? tr_errmsg() : "ok");
 
+    /* a verifier that does not echo ids is read in order as before */
+    {
+        RewardSet sn;
+        rc = exec_set(&sn, "ok.py noid", NULL);
+        CHECK(rc == TR_OK, "%s", tr_errmsg());
+        double tn[6];
+        rc = rc ? rc : reward_score_batch(&sn, c, 6, tn, NULL, NULL);
+        CHECK(rc == TR_OK, "noid: %s", tr_errmsg());
+        for (int i = 0; rc == TR_OK && i < 6; i++)
+            CHECK(tn[i] == want[i], "noid: exec reward %d: %g want %g", i, tn[i], want[i]);
+        reward_set_free(&sn);
+    }
+
     /* a batch far larger than a pipe buffer each way: needs pipelining */
     enum { NB = 300, LEN = 8000 };
     char *big = malloc(LEN + 1);
@@ -822,6 +835,13 @@ static void test_exec_failures(void) {
     EXEC_FAIL("garbage.py", 1, "reply 1 of 1 is not a JSON object: 'this is not json'", NULL, 3);
     EXEC_FAIL("garbage.py trailing", 1, "is not a JSON object: '{\"reward\": 1} and more'", NULL, 3);
     EXEC_FAIL("garbage.py array", 1, "is not a JSON object", NULL, 3);
+    /* request ids: a verifier that echoes them is held to them, so a second
+     * answer to one request is an error in the same batch, not the next
+     * request's reward (it was taken as one before ids were sent) */
+    EXEC_FAIL("garbage.py double_id", 2, "reply 2 of 2 has no \"id\" though its earlier replies echoed",
+              "{\"reward\": 7}", 3);
+    EXEC_FAIL("garbage.py wrong_id", 2, "reply 1 of 2 answers \"id\" 1, but the request it is read for has id 0",
+              NULL, 3);
     EXEC_FAIL("garbage.py long", 1, "reply 1 of 1 is longer than 1048576 bytes", NULL, 3);
     EXEC_FAIL("nan.py nan", 1, "is not a JSON object: '{\"reward\": NaN}'", NULL, 3);
     EXEC_FAIL("nan.py inf", 1, "\"reward\" is not a finite number", NULL, 3);

@@ -983,8 +983,9 @@ typedef struct {
     size_t in_len, in_cap;
     char tail[EXEC_TAIL];
     size_t tail_len;
-    long n_replies; /* replies from this process */
+    long n_replies; /* replies from this process; the next reply answers request id n_replies */
     int n_starts;
+    int ids;        /* this process has echoed a request id: every reply must */
 } Exec;
 
 void reward_argv_free(char **argv) {
@@ -1243,6 +1244,7 @@ static int exec_start(Exec *e) {
     e->tail_len = 0;
     e->in_len = 0;
     e->n_replies = 0;
+    e->ids = 0;
     if (pipe(in) || pipe(out) || pipe(err)) {
         rc = tr_err(TR_EIO, "verifier '%s': pipe: %s", e->name, strerror(errno));
         goto done;
@@ -1399,7 +1401,9 @@ static const char *prompt_text(const RewardCtx *c) {
 }
 
 /* Appends one request line for c to *buf. */
-static int append_request(char **buf, size_t *len, size_t *cap, const RewardCtx *c) {
+/* Request `id` (the count of requests this verifier process was sent
+ * before it) as one JSON line appended to *buf. */
+static int append_request(char **buf, size_t *len, size_t *cap, const RewardCtx *c, long id) {
     int rc = need_response(c);
     if (rc) return rc;
     cJSON *o = cJSON_CreateObject();
@@ -1419,6 +1423,7 @@ static int append_request(char **buf, size_t *len, size_t *cap, const RewardCtx 
     }
     if (ok) ok = cJSON_AddNumberToObject(o, "n_tokens", c->n_tokens) != NULL;
     if (ok) ok = cJSON_AddBoolToObject(o, "truncated", c->truncated != 0) != NULL;
+    if (ok) ok = cJSON_AddNumberToObject(o, "id", (double)id) != NULL;
     if (ok) ok = (text = cJSON_PrintUnformatted(o)) != NULL;
     if (ok) {
         size_t n = strlen(text);
@@ -1493,6 +1498,30 @@ static int parse_reply(Exec *e, const char *s, size_t n, long k, long total, dou
                     e->name, k, total, q);
     } else {
         *v = r->valuedouble;
+    }
+    /* The id ties a reply to its request. A verifier that echoes it once is
+     * held to it: a reply without one (a second answer to one request,
+     * say) would otherwise be taken for the next request's. */
+    const cJSON *id = rc ? NULL : cJSON_GetObjectItemCaseSensitive(j, "id");
+    if (id) {
+        if (!cJSON_IsNumber(id) || id->valuedouble != (double)e->n_replies) {
+            char num[64];
+            if (cJSON_IsNumber(id)) snprintf(num, sizeof num, "%.17g", id->valuedouble);
+            else snprintf(num, sizeof num, "that is not a number");
+            quote_line(s, n, q, sizeof q);
+            rc = tr_err(TR_EFORMAT,
+                        "verifier '%s': reply %ld of %ld answers \"id\" %s, but the request it is read "
+                        "for has id %ld (one reply per request, in order): '%s'",
+                        e->name, k, total, num, e->n_replies, q);
+        } else {
+            e->ids = 1;
+        }
+    } else if (!rc && e->ids) {
+        quote_line(s, n, q, sizeof q);
+        rc = tr_err(TR_EFORMAT,
+                    "verifier '%s': reply %ld of %ld has no \"id\" though its earlier replies echoed "
+                    "theirs (a reply nobody asked for?): '%s'",
+                    e->name, k, total, q);
     }
     cJSON_Delete(j);
     return rc;
@@ -1611,11 +1640,12 @@ static int exec_batch(RewardTerm *t, const RewardCtx *c, int n, double *out) {
     int rc = TR_OK;
     char tl[700];
     if (n <= 0) return TR_OK;
-    for (int i = 0; i < n; i++)
-        if ((rc = append_request(&req, &req_len, &req_cap, &c[i]))) {
-            free(req);
-            return rc;
-        }
+    /* the requests are checked before a verifier is started (a response
+     * that cannot be sent is the caller's error); their ids are set once
+     * the process that gets them is known */
+    for (int i = 0; i < n; i++) {
+        if ((rc = need_response(&c[i]))) return rc;
+    }
     if (e->pid > 0 && e->to_fd < 0) exec_kill(e); /* lost its stdin last time */
     if (e->pid <= 0 && (rc = exec_start(e))) {
         free(req);
@@ -1645,6 +1675,11 @@ static int exec_batch(RewardTerm *t, const RewardCtx *c, int n, double *out) {
         return rc;
     }
     e->in_len = 0;
+    for (int i = 0; i < n; i++)
+        if ((rc = append_request(&req, &req_len, &req_cap, &c[i], e->n_replies + i))) {
+            free(req);
+            return rc;
+        }
 
     /* a write to a verifier that died raises SIGPIPE: block it here (this
      * thread only), see EPIPE instead, and swallow the pending signal */

@@ -4,7 +4,10 @@ tests/test_reward.c.
   trailing:      a valid object followed by more text;
   array:         a JSON array;
   double:        two valid replies to every request;
+  double_id:     two replies to every request, the first echoing its id;
+  wrong_id:      a reply echoing the request's id plus one;
   long:          2 MiB without a newline, then silence."""
+import json
 import sys
 import time
 
@@ -20,5 +23,10 @@ if mode == "long":
     sys.stdout.flush()
     time.sleep(60)
 for line in sys.stdin:
+    if mode in ("double_id", "wrong_id"):
+        rid = json.loads(line)["id"]
+        out = json.dumps({"reward": 1, "id": rid + (mode == "wrong_id")})
+        if mode == "double_id":
+            out += '\n{"reward": 7}'
     sys.stdout.write(out + "\n")
     sys.stdout.flush()

@@ -1,7 +1,9 @@
 """A well-behaved thinkrl exec verifier, for tests/test_reward.c.
 
 Reads one JSON request per line ({"prompt", "response", "record", ...}) and
-answers {"reward": x} per line:
+answers {"reward": x, "id": id} per line (the request's id echoed; with the
+argument "noid" the id is left out, as a verifier written before ids were sent
+would):
   x = len(response) + 0.5 if the record's answer occurs in the response;
   meta.want == "tokens": x = n_tokens + 0.25 * truncated;
   meta.want == "prompt": x = len(prompt) (prompt null: -1).
@@ -12,6 +14,7 @@ import json
 import subprocess
 import sys
 
+noid = "noid" in sys.argv[1:]
 if len(sys.argv) > 1 and sys.argv[1] == "child":
     # a helper it starts and never waits for: gone when the caller stops it
     subprocess.Popen(["sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -29,5 +32,5 @@ for raw in sys.stdin.buffer:
         ans = rec.get("answer")
         x = len(resp) + (0.5 if ans and ans in resp else 0.0)
     sys.stderr.write("ok.py: scored a response of %d chars\n" % len(resp))
-    sys.stdout.write(json.dumps({"reward": x}) + "\n")
+    sys.stdout.write(json.dumps({"reward": x} if noid else {"reward": x, "id": req["id"]}) + "\n")
     sys.stdout.flush()
