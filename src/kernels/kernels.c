@@ -255,9 +255,24 @@ static void attn_tile_range(const AttnShape *s, int b, int t0, int t1, int *lo, 
  * place given each row's log-sum-exp (backward) or computing it (forward). */
 static void attn_softmax_rows(const AttnShape *s, int b, int t0, int t1, int lo, int hi, float *S,
                               int ld, float *lse, int compute) {
+    const int causal = !s->seg && !s->mask; /* keys lo..t visible, the rest not */
     for (int t = t0; t < t1; t++) {
         float *row = S + (size_t)(t - t0) * ld;
         int n = hi - lo;
+        if (causal) {
+            /* the same numbers as masking the tail with -inf: its exps
+             * are 0 in the sums */
+            const int nv = t - lo + 1 < n ? t - lo + 1 : n;
+            memset(row + nv, 0, (size_t)(n - nv) * sizeof(float));
+            if (compute) {
+                lse[t] = vsoftmax_row(row, nv);
+            } else {
+                const float l = lse[t];
+#pragma omp simd
+                for (int k = 0; k < nv; k++) row[k] = vexpf(row[k] - l);
+            }
+            continue;
+        }
         for (int k = 0; k < n; k++)
             if (!attn_visible(s, b, t, lo + k)) row[k] = -INFINITY;
         float l;
