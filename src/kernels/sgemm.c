@@ -25,6 +25,7 @@
  * beta is applied on the first K block and alpha as each tile is stored;
  * B panels are zero past the last column, and only valid outputs are
  * written. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,17 +183,43 @@ static void panel2(int mc, int kc, const float *a, size_t rs, size_t cs, const f
 
 /* The B panels of one call live in a buffer of the calling thread, kept
  * between calls (at most KC x NC floats, 1 MiB), so the products of a
- * training step neither allocate nor fault pages in. */
-static _Thread_local float *tls_buf;
-static _Thread_local size_t tls_cap;
+ * training step neither allocate nor fault pages in. It hangs on a
+ * pthread key whose destructor frees it when the thread ends (OpenMP ends
+ * threads when the thread count drops). */
+typedef struct {
+    float *p;
+    size_t cap;
+} PanelBuf;
+
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+static int buf_key_ok;
+
+static void buf_drop(void *v) {
+    PanelBuf *b = v;
+    free(b->p);
+    free(b);
+}
+
+static void buf_key_make(void) { buf_key_ok = pthread_key_create(&buf_key, buf_drop) == 0; }
 
 static float *panel_buf(size_t n) {
-    if (n <= tls_cap) return tls_buf;
+    pthread_once(&buf_once, buf_key_make);
+    if (!buf_key_ok) return NULL;
+    PanelBuf *b = pthread_getspecific(buf_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b))) return NULL;
+        if (pthread_setspecific(buf_key, b)) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (n <= b->cap) return b->p;
     float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
     if (!p) return NULL;
-    free(tls_buf);
-    tls_buf = p;
-    tls_cap = n;
+    free(b->p);
+    b->p = p;
+    b->cap = n;
     return p;
 }
 
