@@ -37,6 +37,10 @@ void matmul_backward(float *dinp, float *dW, float *dbias, const float *dout, co
 int tr_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 int tr_sgemm_available(void);
+/* The same product, single-threaded, that cannot fail: tr_sgemm where it
+ * is built and its buffer can be had, OpenBLAS's sgemm otherwise. */
+void sgemm_any(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+               int ldb, float beta, float *C, int ldc);
 /* Weights packed for matmul_packed: W (OUT, IN) as panels of WP_NR output
  * columns, each (IN, WP_NR), the last zero-padded. wpack_floats gives the
  * size of dst. Packing costs one pass over W; it pays when the same weights

@@ -78,8 +78,8 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
  * (sgemm.c) where the build targets AVX-512, OpenBLAS's otherwise or when
  * its buffers cannot be had. */
 
-static void gemm_one(int transA, int transB, int M, int Nc, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc) {
+void sgemm_any(int transA, int transB, int M, int Nc, int K, float alpha, const float *A, int lda, const float *B,
+               int ldb, float beta, float *C, int ldc) {
     if (tr_sgemm(transA, transB, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0) return;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, Nc,
                 K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -92,7 +92,7 @@ static void gemm_split(int transA, int transB, int M, int Nc, int K, float alpha
     double work = (double)M * Nc * K;
     if (nt > 1 && work < 32768.0 * 8) nt = 1;
     if (nt == 1) {
-        gemm_one(transA, transB, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        sgemm_any(transA, transB, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     int split_m = M >= Nc;
@@ -106,11 +106,11 @@ static void gemm_split(int transA, int transB, int M, int Nc, int K, float alpha
         if (d0 < d1) {
             if (split_m) {
                 const float *a = transA ? A + d0 : A + (size_t)d0 * lda;
-                gemm_one(transA, transB, d1 - d0, Nc, K, alpha, a, lda, B, ldb, beta, C + (size_t)d0 * ldc,
-                         ldc);
+                sgemm_any(transA, transB, d1 - d0, Nc, K, alpha, a, lda, B, ldb, beta, C + (size_t)d0 * ldc,
+                          ldc);
             } else {
                 const float *b = transB ? B + (size_t)d0 * ldb : B + d0;
-                gemm_one(transA, transB, M, d1 - d0, K, alpha, A, lda, b, ldb, beta, C + d0, ldc);
+                sgemm_any(transA, transB, M, d1 - d0, K, alpha, A, lda, b, ldb, beta, C + d0, ldc);
             }
         }
     }
@@ -310,12 +310,10 @@ void attention_forward(float *out, float *lse, const float *qkv, const AttnShape
                     attn_tile_range(s, b, t0, t1, &lo, &hi);
                     int nq = t1 - t0, nk = hi - lo;
                     float *o = out + ((size_t)b * T + t0) * A + h * HS;
-                    gemm_one(0, 1, nq, nk, HS, scale,
-                                base + (size_t)t0 * QKV + h * HS, QKV, K + (size_t)lo * QKV, QKV, 0.0f,
-                                S, nk);
+                    sgemm_any(0, 1, nq, nk, HS, scale, base + (size_t)t0 * QKV + h * HS, QKV,
+                              K + (size_t)lo * QKV, QKV, 0.0f, S, nk);
                     attn_softmax_rows(s, b, t0, t1, lo, hi, S, nk, l, 1);
-                    gemm_one(0, 0, nq, HS, nk, 1.0f, S, nk,
-                                Vv + (size_t)lo * QKV, QKV, 0.0f, o, A);
+                    sgemm_any(0, 0, nq, HS, nk, 1.0f, S, nk, Vv + (size_t)lo * QKV, QKV, 0.0f, o, A);
                 }
             }
         }
@@ -356,11 +354,9 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         const float *Q = base + (size_t)t0 * QKV + h * HS;
                         const float *dO = dout + ((size_t)b * T + t0) * A + h * HS;
                         const float *O = out + ((size_t)b * T + t0) * A + h * HS;
-                        gemm_one(0, 1, nq, nk, HS, scale, Q, QKV,
-                                    K + (size_t)lo * QKV, QKV, 0.0f, P, nk);
+                        sgemm_any(0, 1, nq, nk, HS, scale, Q, QKV, K + (size_t)lo * QKV, QKV, 0.0f, P, nk);
                         attn_softmax_rows(s, b, t0, t1, lo, hi, P, nk, (float *)l, 0);
-                        gemm_one(0, 1, nq, nk, HS, 1.0f, dO, A,
-                                    Vv + (size_t)lo * QKV, QKV, 0.0f, dP, nk);
+                        sgemm_any(0, 1, nq, nk, HS, 1.0f, dO, A, Vv + (size_t)lo * QKV, QKV, 0.0f, dP, nk);
                         for (int i = 0; i < nq; i++) D[i] = dotf(dO + (size_t)i * A, O + (size_t)i * A, HS);
                         /* dS = P (dP - D) scale, written over dP */
                         for (int i = 0; i < nq; i++) {
@@ -370,12 +366,10 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                             for (int k = 0; k < nk; k++) dr[k] = pr[k] * (dr[k] - di) * scale;
                         }
                         /* dQ = dS K ; dK += dS^T Q ; dV += P^T dO */
-                        gemm_one(0, 0, nq, HS, nk, 1.0f, dP, nk,
-                                    K + (size_t)lo * QKV, QKV, 0.0f, dbase + (size_t)t0 * QKV + h * HS, QKV);
-                        gemm_one(1, 0, nk, HS, nq, 1.0f, dP, nk, Q,
-                                    QKV, 1.0f, dK + (size_t)lo * QKV, QKV);
-                        gemm_one(1, 0, nk, HS, nq, 1.0f, P, nk, dO,
-                                    A, 1.0f, dV + (size_t)lo * QKV, QKV);
+                        sgemm_any(0, 0, nq, HS, nk, 1.0f, dP, nk, K + (size_t)lo * QKV, QKV, 0.0f,
+                                  dbase + (size_t)t0 * QKV + h * HS, QKV);
+                        sgemm_any(1, 0, nk, HS, nq, 1.0f, dP, nk, Q, QKV, 1.0f, dK + (size_t)lo * QKV, QKV);
+                        sgemm_any(1, 0, nk, HS, nq, 1.0f, P, nk, dO, A, 1.0f, dV + (size_t)lo * QKV, QKV);
                     }
                 }
             }

@@ -6,7 +6,6 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-#include <cblas.h>
 
 #include "thinkrl/core.h"
 #include "thinkrl/generate.h"
@@ -336,14 +335,6 @@ static void weighted_values(float *o, const float *p, const float *V, int HS, in
     }
 }
 
-/* C (M, N) = alpha A B (both untransposed, beta 0): thinkrl's own product
- * where it is built, OpenBLAS's otherwise (as matmul does). */
-static void dec_sgemm(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float *C,
-                      int ldc) {
-    if (tr_sgemm(0, 0, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc) == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
-}
-
 /* Attention of `nq` consecutive queries of one slot (positions p0..) for the
  * G query heads of kv head kh. First stores the run's keys and values of
  * head kh in the cache (nothing else reads them in this layer, so no
@@ -382,14 +373,14 @@ static void attend_run(KVCache *kv, const ModelConfig *c, int l, int slot, int k
         if (n >= DEC_GEMM_MIN) {
             for (int g = 0; g < G; g++) {
                 int h = kh * G + g;
-                dec_sgemm(n, hi, HS, scale, q + (size_t)t0 * QKV + h * HS, QKV, Kt, hi_all, sc, hi);
+                sgemm_any(0, 0, n, hi, HS, scale, q + (size_t)t0 * QKV + h * HS, QKV, Kt, hi_all, 0.0f, sc, hi);
                 for (int i = 0; i < n; i++) {
                     float *r = sc + (size_t)i * hi;
                     int nk = p0 + t0 + i + 1;
                     (void)vsoftmax_row(r, nk);
                     memset(r + nk, 0, (size_t)(hi - nk) * sizeof(float));
                 }
-                dec_sgemm(n, HS, hi, 1.0f, sc, hi, V, HS, out + (size_t)t0 * A + h * HS, A);
+                sgemm_any(0, 0, n, HS, hi, 1.0f, sc, hi, V, HS, 0.0f, out + (size_t)t0 * A + h * HS, A);
             }
             continue;
         }
