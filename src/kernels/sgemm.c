@@ -35,19 +35,14 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-#ifndef MR
+/* Tile rows, panel width, and the K, row and column blocks. KC and MC were
+ * swept on the micro training step (KC 128-512, MC 24-144): these were
+ * best. MC must be a multiple of 2 MR (the half-width tiles). */
 #define MR 6
-#endif
 #define NR 64
-#ifndef KC
 #define KC 256
-#endif
-#ifndef MC
-#define MC 48 /* a multiple of 2 MR */
-#endif
-#ifndef NC
+#define MC 48
 #define NC 1024
-#endif
 
 /* 16 rows of 16 floats (r[j] holds columns 0..15 of row j) turned into 16
  * rows of the transpose, in registers: pairs of rows interleaved by

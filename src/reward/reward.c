@@ -1400,12 +1400,9 @@ static const char *prompt_text(const RewardCtx *c) {
     return NULL;
 }
 
-/* Appends one request line for c to *buf. */
-/* Request `id` (the count of requests this verifier process was sent
- * before it) as one JSON line appended to *buf. */
+/* Appends request `id` (the count of requests this verifier process was
+ * sent before it) for c to *buf as one JSON line; c passed need_response. */
 static int append_request(char **buf, size_t *len, size_t *cap, const RewardCtx *c, long id) {
-    int rc = need_response(c);
-    if (rc) return rc;
     cJSON *o = cJSON_CreateObject();
     char *resp = utf8_clean(c->response ? c->response : "", c->response_len);
     const char *pt = prompt_text(c);
@@ -1643,9 +1640,8 @@ static int exec_batch(RewardTerm *t, const RewardCtx *c, int n, double *out) {
     /* the requests are checked before a verifier is started (a response
      * that cannot be sent is the caller's error); their ids are set once
      * the process that gets them is known */
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         if ((rc = need_response(&c[i]))) return rc;
-    }
     if (e->pid > 0 && e->to_fd < 0) exec_kill(e); /* lost its stdin last time */
     if (e->pid <= 0 && (rc = exec_start(e))) {
         free(req);
